@@ -1,0 +1,46 @@
+"""Domain errors and their HTTP meaning, in one place.
+
+Services raise ``DomainError`` subclasses; the API handler and the page views turn them into
+400/404/409 answers with a readable message, so no domain error reaches a user as a 500.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+
+class DomainError(Exception):
+    """A request the domain refuses; ``message`` is safe to show to the user."""
+
+    http_status = status.HTTP_400_BAD_REQUEST
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(DomainError):
+    pass
+
+
+class NotFound(DomainError):
+    http_status = status.HTTP_404_NOT_FOUND
+
+
+class Conflict(DomainError):
+    http_status = status.HTTP_409_CONFLICT
+
+
+class NotReady(DomainError):
+    """The data needed is still being processed (e.g. no embeddings yet)."""
+
+    http_status = status.HTTP_409_CONFLICT
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, DomainError):
+        return Response({"detail": exc.message}, status=exc.http_status)
+    return exception_handler(exc, context)

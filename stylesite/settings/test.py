@@ -1,0 +1,22 @@
+"""Test settings: the real Postgres+pgvector and Redis, isolated per test run.
+
+Each run gets its own test database and Celery queue (suffixed by process id) so that two
+runs on one machine never share rows or steal each other's tasks.
+"""
+import os
+
+from .base import *  # noqa: F403
+from .base import DATABASES, VAR_DIR
+
+_RUN = os.environ.get("STYLESITE_TEST_RUN", str(os.getpid()))
+DEBUG = False
+SECRET_KEY = "test-only"
+DATABASES["default"]["TEST"] = {"NAME": f"test_stylesite_{_RUN}"}
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+CELERY_TASK_DEFAULT_QUEUE = f"test-{_RUN}"
+MEDIA_ROOT = VAR_DIR / "test-media" / _RUN
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
