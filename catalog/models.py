@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+
+class Collection(models.Model):
+    class Kind(models.TextChoices):
+        FASHION = "fashion", "Fashion"
+        WEBTOON = "webtoon", "Webtoon art"
+        CAFE = "cafe", "Café interiors"
+        OTHER = "other", "Other"
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.FASHION)
+    remove_background = models.BooleanField(
+        default=True, help_text="Cut the subject out of its background before embedding."
+    )
+    embedding_model = models.CharField(
+        max_length=100,
+        default=settings.STYLESITE_EMBEDDING_MODEL,
+        help_text="Embedding model searches use. Change it with `manage.py reembed --activate`, "
+        "which embeds every image first so searches never mix models.",
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ItemQuerySet(models.QuerySet):
+    def visible(self) -> ItemQuerySet:
+        """Items a visitor may see: those with at least one image that did not fail."""
+        return self.filter(images__status__in=ItemImage.VISIBLE_STATUSES).distinct()
+
+    def with_cover(self) -> ItemQuerySet:
+        return self.select_related("collection").prefetch_related(
+            models.Prefetch("images", queryset=ItemImage.objects.order_by("position", "id"))
+        )
+
+
+class Item(models.Model):
+    class Split(models.TextChoices):
+        TRAIN = "train", "Train"
+        VALIDATION = "validation", "Validation"
+        TEST = "test", "Test"
+        NONE = "none", "None"
+
+    class Gender(models.TextChoices):
+        WOMEN = "W", "Women"
+        MEN = "M", "Men"
+        UNISEX = "U", "Unisex"
+
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="items")
+    title = models.CharField(max_length=300)
+    label = models.CharField(max_length=100, blank=True, db_index=True, help_text="Style or class.")
+    category = models.CharField(max_length=100, blank=True)
+    gender = models.CharField(max_length=1, choices=Gender.choices, blank=True)
+    period = models.CharField(max_length=20, blank=True)
+    split = models.CharField(max_length=12, choices=Split.choices, default=Split.NONE)
+    source_name = models.CharField(max_length=300, blank=True, db_index=True)
+    external_url = models.URLField(blank=True)
+    price = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    objects = ItemQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [models.Index(fields=["collection", "label", "gender", "split"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("catalog:item-detail", args=[self.pk])
+
+    @property
+    def cover(self) -> ItemImage | None:
+        images = list(self.images.all())
+        return images[0] if images else None
+
+
+class ItemImage(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PROCESSING = "processing", "Processing"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    VISIBLE_STATUSES = (Status.PENDING, Status.PROCESSING, Status.READY)
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="images")
+    # Denormalised from item so that one file is one image per collection (a unique key).
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="images")
+    original = models.ImageField(upload_to="originals/%Y/%m/")
+    thumbnail = models.ImageField(upload_to="thumbs/%Y/%m/", blank=True)
+    mask = models.ImageField(upload_to="masks/%Y/%m/", blank=True)
+    cutout = models.ImageField(upload_to="cutouts/%Y/%m/", blank=True)
+    foreground_share = models.FloatField(null=True, blank=True)
+    suspect = models.BooleanField(default=False, help_text="Cut-out looks wrong; embedded from the uncut image.")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING, db_index=True)
+    status_changed = models.DateTimeField(auto_now_add=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    width = models.PositiveIntegerField(default=0)
+    height = models.PositiveIntegerField(default=0)
+    sha256 = models.CharField(max_length=64)
+    position = models.PositiveSmallIntegerField(default=0)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["collection", "sha256"], name="unique_image_per_collection"),
+        ]
+        indexes = [models.Index(fields=["collection", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.item} #{self.position}"

@@ -1,0 +1,49 @@
+"""Reads of the catalogue that more than one view, command or API use."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Count, QuerySet
+
+from .models import Collection, Item, ItemImage
+
+
+@dataclass(frozen=True)
+class StatsRow:
+    gender: str
+    label: str
+    split: str
+    count: int
+
+
+def catalog_stats(collection: Collection | None = None) -> list[StatsRow]:
+    """Items by gender × label × split, smallest groups first (a class-balance table)."""
+    items: QuerySet[Item] = Item.objects.all()
+    if collection is not None:
+        items = items.filter(collection=collection)
+    rows = items.values("gender", "label", "split").annotate(count=Count("id")).order_by(
+        "count", "gender", "label", "split"
+    )
+    return [StatsRow(r["gender"], r["label"], r["split"], r["count"]) for r in rows]
+
+
+def image_progress(collection: Collection) -> dict[str, int]:
+    """Pipeline progress of a collection: images per status, plus those flagged suspect."""
+    counts = dict.fromkeys(ItemImage.Status.values, 0)
+    for row in ItemImage.objects.filter(collection=collection).values("status").annotate(n=Count("id")):
+        counts[row["status"]] = row["n"]
+    counts["suspect"] = ItemImage.objects.filter(collection=collection, suspect=True).count()
+    counts["total"] = sum(counts[s] for s in ItemImage.Status.values)
+    return counts
+
+
+def filter_items(items: QuerySet[Item], params: dict[str, str]) -> QuerySet[Item]:
+    """The catalogue's filters, shared by the grid page and the API."""
+    if params.get("collection"):
+        items = items.filter(collection__slug=params["collection"])
+    for name in ("label", "gender", "split", "category"):
+        if params.get(name):
+            items = items.filter(**{name: params[name]})
+    if params.get("q"):
+        items = items.filter(title__icontains=params["q"])
+    return items
