@@ -1,0 +1,44 @@
+# Stylesite. `make run` starts everything; `make test` runs the whole suite. `make help` lists the rest.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+SHARED ?= ../shared
+export U2NET_HOME ?= $(CURDIR)/var/u2net
+U2NET_FILE := $(U2NET_HOME)/models/isnet-general-use/isnet-general-use.onnx
+
+.PHONY: help run test services stop migrate demo bench lint
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $@
+
+$(U2NET_FILE):
+	@mkdir -p $(dir $@)
+	@if [ -f $(SHARED)/models/isnet-general-use.onnx ]; then ln -sf $(abspath $(SHARED))/models/isnet-general-use.onnx $@; \
+	else echo "warning: $(SHARED)/models/isnet-general-use.onnx not found; background removal will report it missing"; fi
+
+services: $(VENV)/.installed  ## Start the embedded Postgres (pgvector) and Redis-compatible broker
+	@$(PY) -m stylesite.devservices up
+
+stop:  ## Stop the embedded services
+	@$(PY) -m stylesite.devservices down
+
+migrate: services
+	$(PY) manage.py migrate --noinput
+
+demo: migrate $(U2NET_FILE)  ## Demo admin, demo garments and simulated visitors
+	$(PY) manage.py seed_demo --shared $(SHARED)
+
+run: demo  ## Start services, migrate, load demo data, then web + worker + beat (Ctrl-C stops all)
+	$(PY) -m stylesite.run
+
+test: services $(U2NET_FILE)  ## Run the whole test suite against real Postgres+pgvector and Redis
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: services $(U2NET_FILE)  ## Print the benchmark tables (bench/*.py)
+	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
