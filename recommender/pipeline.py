@@ -26,8 +26,6 @@ log = logging.getLogger(__name__)
 
 # Background removal and cropping work on a copy this large (the ISNet input is 1024 px).
 WORKING_SIZE = 1024
-# Below this many measured masks a collection has no distribution to call a mask an outlier.
-MIN_MASKS_FOR_IQR = 8
 
 
 class PermanentFailure(Exception):
@@ -85,31 +83,48 @@ def _suspect(collection_id: int, image_id: int, share: float) -> bool:
         ItemImage.objects.filter(collection_id=collection_id, foreground_share__isnull=False)
         .exclude(pk=image_id).values_list("foreground_share", flat=True)
     )
-    if len(others) < MIN_MASKS_FOR_IQR:
-        return flag_suspect_masks([share])[0]
     return flag_suspect_masks(others + [share])[-1]
 
 
-def prepare(image: ItemImage, decoded: Image.Image, input_size: int, *, mask: np.ndarray | None = None) -> Prepared:
+def prepare(image: ItemImage, decoded: Image.Image, input_size: int) -> Prepared:
     """Cut out (when the collection wants it), check the mask, crop to the subject, pad white."""
     from ml.background import BackgroundModelMissing, foreground_share, remove_background
-    from ml.images import composite_on_white, subject_crop
 
-    rgb = decoded.convert("RGB") if decoded.mode != "RGB" else decoded
-    if image.collection.remove_background and mask is None:
-        try:
-            mask = remove_background(rgb, model=settings.STYLESITE_BACKGROUND_MODEL)
-        except BackgroundModelMissing as exc:
-            raise PermanentFailure(str(exc)) from exc
-    if mask is None:
-        return Prepared(subject_crop(rgb, None, size=input_size), None, None, False)
+    rgb = decoded.convert("RGB")
+    if not image.collection.remove_background:
+        return Prepared(crop_for(rgb, None, input_size), None, None, False)
+    try:
+        mask = remove_background(rgb, model=settings.STYLESITE_BACKGROUND_MODEL)
+    except BackgroundModelMissing as exc:
+        raise PermanentFailure(str(exc)) from exc
     share = foreground_share(mask)
     suspect = _suspect(image.collection_id, image.pk, share)
     # A suspect cut-out would embed the wrong thing: fall back to the uncut image.
-    crop = subject_crop(rgb, None, size=input_size) if suspect else subject_crop(
-        composite_on_white(rgb, mask), mask, size=input_size
-    )
-    return Prepared(crop, mask, share, suspect)
+    return Prepared(crop_for(rgb, None if suspect else mask, input_size), mask, share, suspect)
+
+
+def crop_for(rgb: Image.Image, mask: np.ndarray | None, input_size: int) -> Image.Image:
+    """The embedder's input: the cut-out on white cropped to the mask, or the whole image padded."""
+    from ml.images import composite_on_white, subject_crop
+
+    if mask is None:
+        return subject_crop(rgb, None, size=input_size)
+    return subject_crop(composite_on_white(rgb, mask), mask, size=input_size)
+
+
+def stored_crop(image: ItemImage, input_size: int) -> Image.Image:
+    """Rebuild the embedder's input from the original and the stored mask (no background model run)."""
+    rgb = decode(image).convert("RGB")
+    mask = None
+    if image.mask and not image.suspect:
+        with image.mask.open("rb") as handle:
+            mask_img = Image.open(handle).convert("L")
+            if mask_img.size != rgb.size:
+                mask_img = mask_img.resize(rgb.size, Image.Resampling.BILINEAR)
+            mask = np.asarray(mask_img, dtype=np.float32) / 255.0
+    elif image.collection.remove_background and not image.suspect:
+        return prepare(image, rgb, input_size).crop
+    return crop_for(rgb, mask, input_size)
 
 
 def _save_cutout_files(image: ItemImage, decoded: Image.Image, prepared: Prepared) -> None:

@@ -26,6 +26,9 @@ def embedding_model_ensure(name: str) -> EmbeddingModel:
     )
     if created or not _index_exists(model.index_name):
         with connection.cursor() as cursor:
+            if connection.in_atomic_block:
+                # Deferred FK checks queued in this transaction would block CREATE INDEX.
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cursor.execute(
                 f"CREATE INDEX IF NOT EXISTS {model.index_name} ON {Embedding._meta.db_table} "
                 f"USING hnsw ((vector::halfvec({model.dimension})) halfvec_cosine_ops) "

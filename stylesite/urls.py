@@ -8,6 +8,7 @@ from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
 from catalog import api as catalog_api
+from recommender.urls import api_urlpatterns as recommender_api
 
 router = DefaultRouter()
 router.register("collections", catalog_api.CollectionViewSet, basename="collection")
@@ -18,6 +19,7 @@ api_urls = [
     path("auth/token/", obtain_auth_token, name="api-token"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    *recommender_api,
     path("", include(router.urls)),
 ]
 
@@ -27,6 +29,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("catalog.urls")),
+    path("", include("recommender.urls")),
     # Uploaded media. In production a web server or object store serves these instead.
     path(f"{settings.MEDIA_URL.strip('/')}/<path:path>", serve, {"document_root": settings.MEDIA_ROOT}),
 ]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import os
 import shutil
 from pathlib import Path
 
@@ -9,7 +10,8 @@ import pytest
 from django.conf import settings
 from PIL import Image
 
-SHARED = Path(settings.STYLESITE_SHARED_DIR)
+# The same default as settings.STYLESITE_SHARED_DIR, read without Django so tests/ml run without it.
+SHARED = Path(os.environ.get("STYLESITE_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
 CLOTHING = SHARED / "data" / "clothing-small"
 
 
@@ -17,7 +19,8 @@ def image_bytes(color=(200, 30, 30), size=(48, 64), fmt="JPEG", seed: int = 0) -
     """A small real image; different ``seed``s give different bytes (so no duplicate detection)."""
     img = Image.new("RGB", size, (255, 255, 255))
     img.paste(color, (size[0] // 4, size[1] // 4, size[0] * 3 // 4, size[1] * 3 // 4))
-    img.putpixel((0, 0), (seed % 256, (seed // 256) % 256, 7))
+    # An 8×8 corner block (one JPEG block) coloured from the seed survives compression.
+    img.paste(((seed * 53) % 256, (seed * 97 // 256) % 256, (seed * 29) % 256), (0, 0, 8, 8))
     buf = io.BytesIO()
     img.save(buf, fmt)
     return buf.getvalue()

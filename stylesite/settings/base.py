@@ -4,6 +4,7 @@ Defaults suit a developer's machine; ``production.py`` tightens them. ``DATABASE
 ``REDIS_URL`` default to the embedded servers that ``make services`` starts (their URLs are
 written to ``var/services.env``).
 """
+import os
 from pathlib import Path
 
 import environ
@@ -86,6 +87,8 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Serve static files straight from the source folders until `collectstatic` (production) runs.
+WHITENOISE_USE_FINDERS = True
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env("STYLESITE_MEDIA_ROOT", default=str(VAR_DIR / "media")))
 # Uploads up to this size are kept in memory; the photo-search cap is separate (below).
@@ -99,17 +102,26 @@ STYLESITE_THUMBNAIL_SIZE = env.int("STYLESITE_THUMBNAIL_SIZE", default=320)
 STYLESITE_MODEL_CACHE = Path(env("STYLESITE_MODEL_CACHE", default=str(VAR_DIR / "models")))
 # Where rembg looks for its ONNX files ($U2NET_HOME/models/<name>/<name>.onnx).
 U2NET_HOME = Path(env("U2NET_HOME", default=str(VAR_DIR / "u2net")))
+# ml/ has no Django settings: rembg and the embedder cache read these from the environment.
+os.environ.setdefault("U2NET_HOME", str(U2NET_HOME))
+os.environ.setdefault("STYLESITE_MODEL_CACHE", str(STYLESITE_MODEL_CACHE))
 STYLESITE_SHARED_DIR = Path(env("STYLESITE_SHARED_DIR", default=str(BASE_DIR.parent / "shared")))
 STYLESITE_UPLOAD_MAX_BYTES = env.int("STYLESITE_UPLOAD_MAX_BYTES", default=10 * 1024 * 1024)
 # Images stuck in pending/processing longer than this are re-queued by the periodic sweep.
 STYLESITE_STUCK_AFTER_SECONDS = env.int("STYLESITE_STUCK_AFTER_SECONDS", default=600)
 STYLESITE_HNSW_EF_SEARCH = env.int("STYLESITE_HNSW_EF_SEARCH", default=80)
+# Styles: curation flags items whose label the classifier (or the k nearest neighbours' majority)
+# contradicts with at least this confidence; near-duplicates are pairs at or above this cosine.
+STYLESITE_CURATION_NEIGHBOURS = env.int("STYLESITE_CURATION_NEIGHBOURS", default=10)
+STYLESITE_MISLABEL_CONFIDENCE = env.float("STYLESITE_MISLABEL_CONFIDENCE", default=0.8)
+STYLESITE_DUPLICATE_SIMILARITY = env.float("STYLESITE_DUPLICATE_SIMILARITY", default=0.97)
 
 # --- REST API --------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
+        # Token first: its WWW-Authenticate header makes anonymous API calls 401, not 403.
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
     "DEFAULT_PAGINATION_CLASS": "stylesite.pagination.StandardPagination",

@@ -14,6 +14,7 @@ SECRET_KEY = "test-only"
 DATABASES["default"]["TEST"] = {"NAME": f"test_stylesite_{_RUN}"}
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 CELERY_TASK_DEFAULT_QUEUE = f"test-{_RUN}"
+STATIC_ROOT = None  # static files come from the source folders (WHITENOISE_USE_FINDERS)
 MEDIA_ROOT = VAR_DIR / "test-media" / _RUN
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {

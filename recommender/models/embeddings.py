@@ -1,0 +1,163 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from django.conf import settings
+from django.db import connections, models, transaction
+from pgvector.django import HalfVectorField
+
+from catalog.models import Collection, Item, ItemImage
+
+
+class EmbeddingModel(models.Model):
+    """One backbone at one version. Vectors of different rows never meet in a search."""
+
+    name = models.CharField(max_length=100)
+    version = models.CharField(max_length=200)
+    dimension = models.PositiveIntegerField()
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["name", "version"], name="unique_model_version")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.version})"
+
+    @property
+    def index_name(self) -> str:
+        return f"embedding_hnsw_model_{self.pk}"
+
+
+class ActiveEmbeddingModel(models.Model):
+    """The model whose vectors a collection's searches use; switched only after a full backfill."""
+
+    collection = models.OneToOneField(Collection, on_delete=models.CASCADE, related_name="active_embedding")
+    model = models.ForeignKey(EmbeddingModel, on_delete=models.PROTECT, related_name="active_for")
+    activated = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.collection}: {self.model}"
+
+
+@dataclass(frozen=True)
+class NearestFilters:
+    """Restrictions on which items a nearest-neighbour query may return (None/"" = any)."""
+
+    collection_id: int | None = None
+    label: str = ""
+    gender: str = ""
+    split: str = ""
+    exclude_item_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    item_id: int
+    image_id: int
+    score: float  # cosine similarity, 1 - cosine distance
+
+
+# Candidates fetched from the index per wanted item: items with several images take several rows.
+CANDIDATES_PER_ITEM = 3
+# The candidate limit stops growing here; past it a filter is too rare for the index to help.
+MAX_CANDIDATES = 4000
+
+
+def _vector_literal(vector: Sequence[float] | np.ndarray) -> str:
+    values = np.asarray(vector, dtype=np.float32).ravel()
+    if not np.all(np.isfinite(values)):
+        raise ValueError("query vector has non-finite values")
+    return "[" + ",".join(repr(float(v)) for v in values) + "]"
+
+
+class EmbeddingQuerySet(models.QuerySet):
+    def for_model(self, model: EmbeddingModel) -> EmbeddingQuerySet:
+        return self.filter(model=model)
+
+    def nearest(self, vector: Sequence[float] | np.ndarray, k: int, filters: NearestFilters, *,
+                model: EmbeddingModel, ef_search: int | None = None) -> list[Neighbour]:
+        """The ``k`` items whose best image is closest to ``vector`` under ``model``, closest first.
+
+        The query orders by ``vector::halfvec(D) <=> q`` under ``WHERE model_id = N``: exactly
+        the expression and predicate of the model's partial HNSW index, so Postgres walks that
+        index. With filters, pgvector's iterative scan (``relaxed_order``) keeps walking until
+        enough rows pass them; the materialised CTE re-sorts the slightly unordered rows. Settings
+        go through ``set_config(..., true)`` (transaction-local), a function call that works the
+        same under client- or server-side binding and prepared statements, unlike ``SET``.
+        One row per item: candidates are fetched ``CANDIDATES_PER_ITEM`` per wanted item, the best
+        image of each item is kept, and the limit doubles while too few items came back.
+        """
+        if k <= 0:
+            return []
+        sql, params = self.nearest_sql(vector, filters, model=model)
+        ef = ef_search or settings.STYLESITE_HNSW_EF_SEARCH
+        limit = k * CANDIDATES_PER_ITEM
+        with transaction.atomic(using=self.db), connections[self.db].cursor() as cursor:
+            cursor.execute("SELECT set_config('hnsw.ef_search', %s, true), "
+                           "set_config('hnsw.iterative_scan', 'relaxed_order', true)", [str(int(ef))])
+            while True:
+                cursor.execute(sql, [*params, limit, k])
+                rows = cursor.fetchall()
+                candidates = rows[0][3] if rows else 0
+                if len(rows) >= k or candidates < limit or limit >= MAX_CANDIDATES:
+                    break
+                limit = min(limit * 2, MAX_CANDIDATES)
+        return [Neighbour(item_id, image_id, 1.0 - float(distance)) for item_id, image_id, distance, _ in rows]
+
+    def nearest_sql(self, vector: Sequence[float] | np.ndarray, filters: NearestFilters, *,
+                    model: EmbeddingModel) -> tuple[str, list]:
+        """SQL and leading parameters of ``nearest`` (then candidate limit, k); EXPLAIN-able in tests."""
+        dim = int(model.dimension)
+        literal = _vector_literal(vector)
+        if literal.count(",") + 1 != dim:
+            raise ValueError(f"query vector has {literal.count(',') + 1} dimensions; {model} has {dim}")
+        where = ["e.model_id = %s"]
+        params: list = [literal, int(model.pk)]
+        for column, value in (("i.collection_id", filters.collection_id), ("i.label", filters.label),
+                              ("i.gender", filters.gender), ("i.split", filters.split)):
+            if value not in (None, ""):
+                where.append(f"{column} = %s")
+                params.append(value)
+        if filters.exclude_item_id is not None:
+            where.append("e.item_id <> %s")
+            params.append(int(filters.exclude_item_id))
+        embedding_table = Embedding._meta.db_table
+        item_table = Item._meta.db_table
+        sql = f"""
+            WITH candidates AS MATERIALIZED (
+                SELECT e.item_id, e.image_id,
+                       (e.vector::halfvec({dim})) <=> (%s::halfvec({dim})) AS distance
+                FROM {embedding_table} e JOIN {item_table} i ON i.id = e.item_id
+                WHERE {" AND ".join(where)}
+                ORDER BY distance
+                LIMIT %s
+            ), best AS (
+                SELECT DISTINCT ON (item_id) item_id, image_id, distance
+                FROM candidates ORDER BY item_id, distance
+            )
+            SELECT item_id, image_id, distance, (SELECT count(*) FROM candidates)
+            FROM best ORDER BY distance, item_id LIMIT %s
+        """
+        return sql, params
+
+
+class Embedding(models.Model):
+    """An image's vector under one model.
+
+    Stored as ``halfvec`` without a fixed dimension: one table serves every backbone (512 to
+    2,048 dimensions; ``vector``'s HNSW stops at 2,000), and each model gets its own partial HNSW
+    index over ``vector::halfvec(D)`` (see ``services.embedding_model_ensure``).
+    """
+
+    image = models.ForeignKey(ItemImage, on_delete=models.CASCADE, related_name="embeddings")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="embeddings")
+    model = models.ForeignKey(EmbeddingModel, on_delete=models.CASCADE, related_name="embeddings")
+    vector = HalfVectorField()
+    created = models.DateTimeField(auto_now_add=True)
+
+    objects = EmbeddingQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["image", "model"], name="unique_embedding_per_model")]
