@@ -48,7 +48,7 @@ def decode_image(data: bytes, max_pixels: int, draft_size: int | None = None) ->
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise ImageRejected(f"the image has too many pixels (limit {max_pixels / 1e6:.0f} MP)") from None
         except (OSError, SyntaxError, ValueError) as exc:
-            raise ImageRejected(f"the image header is unreadable ({exc})") from None
+            raise ImageRejected(f"the image header is truncated or corrupt ({exc})") from None
         width, height = img.size
         frames = getattr(img, "n_frames", 1)
         if width * height * frames > max_pixels:

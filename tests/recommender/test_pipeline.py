@@ -121,25 +121,29 @@ def test_sweep_requeues_an_image_a_killed_worker_left_in_processing(make_item, s
     assert pipeline.image_process(image.pk) == "skipped"  # a live claim is respected
 
 
-def test_end_to_end_through_the_worker_and_the_sweep(worker, make_item):
-    item = make_item()  # committed: the on_commit hook queues the pipeline on the real broker
-    image = item.images.get()
-    deadline = time.time() + 60
-    while time.time() < deadline and ItemImage.objects.get(pk=image.pk).status != "ready":
+def wait_until_ready(image_id: int, seconds: float = 60) -> bool:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if ItemImage.objects.get(pk=image_id).status == "ready":
+            return True
         time.sleep(0.2)
-    assert ItemImage.objects.get(pk=image.pk).status == "ready"
-    assert Embedding.objects.filter(image=image).count() == 1
+    return False
+
+
+def test_end_to_end_through_the_worker_and_the_sweep(worker, make_item):
+    images = [make_item().images.get() for _ in range(2)]  # committed: on_commit queues the pipeline
+    for image in images:
+        assert wait_until_ready(image.pk)
+        assert Embedding.objects.filter(image=image).count() == 1
 
     # A worker killed mid-task leaves the image in processing; the sweep re-queues it.
-    stuck = make_item().images.get()
+    stuck = images[1]
     ItemImage.objects.filter(pk=stuck.pk).update(
         status="processing", status_changed=timezone.now() - timedelta(hours=1))
     Embedding.objects.filter(image=stuck).delete()
-    assert sweep_stuck_images_task.delay().get(timeout=30) >= 1
-    deadline = time.time() + 60
-    while time.time() < deadline and ItemImage.objects.get(pk=stuck.pk).status != "ready":
-        time.sleep(0.2)
-    assert ItemImage.objects.get(pk=stuck.pk).status == "ready"
+    assert sweep_stuck_images_task.delay().get(timeout=30) == 1
+    assert wait_until_ready(stuck.pk)
+    assert Embedding.objects.filter(image=stuck).count() == 1
     assert process_image_task.delay(stuck.pk).get(timeout=30) == "skipped"
 
 

@@ -1,0 +1,243 @@
+"""Throughput of the image pipeline's stages on this machine; prints a table.
+
+    .venv/bin/python bench/ingest.py [--images 64] [--bg-images 8] [--rss-images 300]
+
+Stages run on real photos from ../shared/data/clothing-small (and synthetic 3000×4000 JPEGs for
+the decode stage), through the same ``ml`` functions the Celery task calls. The embedding stage is
+timed for ResNet-50 (random weights: the arithmetic is the same as with ImageNet weights, which are
+not on this machine) and efficientnet-lite0, on ONNX Runtime and on eager torch in the same run.
+FP32 peak is measured here as the best of several large float32 matrix products (torch sgemm on
+all cores); a model's GFLOP/s is its counted FLOPs per image × images/s.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ml import background, embedders  # noqa: E402
+from ml.images import composite_on_white, decode_image, encode_png_fast, encode_webp, subject_crop  # noqa: E402
+
+SHARED = Path(os.environ.get("STYLESITE_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
+MAX_PIXELS = 40_000_000
+WORKING_SIZE = 1024
+
+
+def photos(n: int) -> list[bytes]:
+    paths = sorted((SHARED / "data" / "clothing-small" / "train").glob("*/*.jpg"))
+    step = max(1, len(paths) // n)
+    return [p.read_bytes() for p in paths[::step][:n]]
+
+
+def big_jpegs(n: int) -> list[bytes]:
+    """Photo-like 3000×4000 JPEGs: a real garment photo upscaled, plus noise so it compresses like one."""
+    rng = np.random.default_rng(0)
+    base = Image.open(io.BytesIO(photos(1)[0])).convert("RGB").resize((3000, 4000), Image.Resampling.BILINEAR)
+    out = []
+    for _ in range(n):
+        noisy = np.asarray(base, dtype=np.int16) + rng.integers(-6, 7, (4000, 3000, 3), dtype=np.int16)
+        buf = io.BytesIO()
+        Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8)).save(buf, "JPEG", quality=90)
+        out.append(buf.getvalue())
+    return out
+
+
+def timed(fn, items) -> tuple[list, float]:
+    started = time.perf_counter()
+    results = [fn(x) for x in items]
+    return results, time.perf_counter() - started
+
+
+def measure_peak_gflops() -> float:
+    """Best of several 4096² float32 matrix products through torch (oneDNN/MKL, all cores)."""
+    import torch
+
+    a = torch.randn(4096, 4096)
+    a @ a
+    best = 0.0
+    for _ in range(5):
+        started = time.perf_counter()
+        a @ a
+        best = max(best, 2 * 4096 ** 3 / (time.perf_counter() - started) / 1e9)
+    return best
+
+
+def model_gflop(name: str) -> float:
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = embedders.torch_model(name) if name != "resnet50" else resnet50_random()
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, 3, 224, 224))
+    return counter.get_total_flops() / 1e9
+
+
+def resnet50_random():
+    import torch
+    import torchvision
+
+    model = torchvision.models.resnet50(weights=None)
+    model.fc = torch.nn.Identity()
+    return model.eval()
+
+
+def resnet50_runners() -> dict:
+    """ORT and eager runners for a random-weights ResNet-50 (same FLOPs as the ImageNet one)."""
+    import onnxruntime as ort
+    import torch
+
+    model = resnet50_random()
+    path = embedders.cache_dir() / "bench-resnet50-random.onnx"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        import warnings
+
+        with torch.inference_mode(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, torch.zeros(1, 3, 224, 224), str(path), input_names=["input"],
+                              output_names=["features"], dynamic_axes={"input": {0: "n"}}, opset_version=17,
+                              dynamo=False)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+    def eager(batch):
+        with torch.inference_mode():
+            return model(torch.from_numpy(batch)).numpy()
+
+    return {"onnx": lambda batch: session.run(None, {"input": batch})[0], "torch": eager}
+
+
+def embed_rate(run, batch: np.ndarray, repeats: int = 3) -> float:
+    run(batch[:4])
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run(batch)
+        times.append(time.perf_counter() - started)
+    return len(batch) / min(times)
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def row(stage: str, n: int, seconds: float, extra: str = "") -> None:
+    print(f"| {stage:<44} | {n:>5} | {n / seconds:>9.1f} | {1000 * seconds / n:>9.1f} | {extra} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--images", type=int, default=64)
+    parser.add_argument("--bg-images", type=int, default=8)
+    parser.add_argument("--rss-images", type=int, default=300)
+    args = parser.parse_args()
+
+    print(f"cores: {os.cpu_count()}; onnxruntime and torch use all of them")
+    peak = measure_peak_gflops()
+    print(f"FP32 peak (best 4096² sgemm through torch): {peak:.0f} GFLOP/s (run on an idle machine)\n")
+    print(f"| {'stage':<44} | {'n':>5} | {'images/s':>9} | {'ms/image':>9} | notes |")
+    print(f"|{'-' * 46}|{'-' * 7}|{'-' * 11}|{'-' * 11}|-------|")
+
+    data = photos(args.images)
+    decoded, seconds = timed(lambda d: decode_image(d, MAX_PIXELS, draft_size=WORKING_SIZE), data)
+    row("decode demo photo (≈400 px JPEG)", len(data), seconds)
+    crops, seconds = timed(lambda img: subject_crop(img, None, size=224), decoded)
+    row("pad + resize to 224 (no mask)", len(data), seconds)
+
+    big = big_jpegs(4)
+    for label, draft in (("3000×4000 JPEG decode, plain", None), ("3000×4000 JPEG decode, draft 1024", WORKING_SIZE),
+                         ("3000×4000 JPEG decode+preprocess, draft 224", 224)):
+        fn = (lambda d, draft=draft: subject_crop(decode_image(d, MAX_PIXELS, draft_size=draft), None, 224)) \
+            if "preprocess" in label else (lambda d, draft=draft: decode_image(d, MAX_PIXELS, draft_size=draft))
+        fn(big[0])
+        _, seconds = timed(fn, big)
+        row(label, len(big), seconds, "target ≤ 40 ms" if "preprocess" in label else "")
+
+    # Background removal: the ONNX run versus everything rembg does around it.
+    session = background.get_session("isnet-general-use")
+    inner = session.inner_session
+    inference = {"s": 0.0}
+    original_run = inner.run
+
+    def counted_run(*a, **kw):
+        started = time.perf_counter()
+        try:
+            return original_run(*a, **kw)
+        finally:
+            inference["s"] += time.perf_counter() - started
+
+    inner.run = counted_run
+    rgb = [img.convert("RGB") for img in decoded[: args.bg_images]]
+    background.remove_background(rgb[0], "isnet-general-use")
+    inference["s"] = 0.0
+    masks, seconds = timed(lambda img: background.remove_background(img, "isnet-general-use"), rgb)
+    inner.run = original_run
+    outside = (seconds - inference["s"]) / seconds
+    row("background removal (ISNet 1024², rembg)", len(rgb), seconds,
+        f"outside inference {100 * outside:.1f}% (target ≤ 15%)")
+    cutouts, seconds = timed(lambda pair: composite_on_white(*pair), list(zip(rgb, masks)))
+    row("cut-out on white", len(rgb), seconds)
+    _, seconds = timed(lambda img: encode_webp(img), cutouts)
+    row("save cut-out (WebP, method 2)", len(rgb), seconds)
+    _, seconds = timed(lambda m: encode_png_fast(Image.fromarray((m * 255).astype(np.uint8))), masks)
+    row("save mask (PNG, level 1)", len(rgb), seconds)
+    big_rgb = decode_image(big[0], MAX_PIXELS).convert("RGBA")
+    _, seconds = timed(lambda img: encode_png_fast(img), [big_rgb])
+    row("save 3000×4000 RGBA (PNG, level 1)", 1, seconds)
+    _, seconds = timed(lambda img: encode_webp(img.convert("RGB")), [big_rgb])
+    row("save 3000×4000 (WebP, method 2)", 1, seconds)
+
+    # Embedding: ONNX Runtime versus eager torch, the same weights, the same batch.
+    lite = embedders.get_spec("efficientnet-lite0")
+    batch = embedders.preprocess((crops * 2)[:32], lite)
+    lite_runners = {backend: embedders.get_embedder("efficientnet-lite0", backend=backend).embed_array
+                    for backend in ("onnx", "torch")}
+    for name, runners in (("resnet50", resnet50_runners()), ("efficientnet-lite0", lite_runners)):
+        gflop = model_gflop(name)
+        rates = {backend: embed_rate(run, batch) for backend, run in runners.items()}
+        for backend, rate in rates.items():
+            row(f"embed {name}, {backend}, batch 32", len(batch), len(batch) / rate,
+                f"{gflop:.2f} GFLOP/img, {gflop * rate:.0f} GFLOP/s = {100 * gflop * rate / peak:.0f}% of peak"
+                + (f", {rates['onnx'] / rates['torch']:.2f}× eager" if backend == "onnx" else ""))
+
+    # End to end without and with background removal (decode → [mask] → crop → embed), one by one.
+    embedder = embedders.get_embedder("efficientnet-lite0")
+
+    def end_to_end(data: bytes, cut: bool) -> np.ndarray:
+        img = decode_image(data, MAX_PIXELS, draft_size=WORKING_SIZE).convert("RGB")
+        mask = background.remove_background(img, "isnet-general-use") if cut else None
+        source = composite_on_white(img, mask) if cut else img
+        return embedder.embed([subject_crop(source, mask, 224)])[0]
+
+    _, seconds = timed(lambda d: end_to_end(d, False), data)
+    row("end to end, no background removal", len(data), seconds, "efficientnet-lite0, one image at a time")
+    _, seconds = timed(lambda d: end_to_end(d, True), data[: args.bg_images])
+    row("end to end, with background removal", args.bg_images, seconds, "efficientnet-lite0")
+
+    # Memory: a worker's resident set across many images must stay flat.
+    stream = (photos(args.rss_images) * 2)[: args.rss_images]
+    for d in stream[:20]:
+        end_to_end(d, False)
+    before = rss_mb()
+    samples = []
+    for i, d in enumerate(stream):
+        end_to_end(d, False)
+        if i % 50 == 49:
+            samples.append(rss_mb())
+    after = statistics.median(samples[-2:]) if len(samples) >= 2 else rss_mb()
+    print(f"\nresident memory over {len(stream)} images (after 20 warm-up): {before:.0f} MB → {after:.0f} MB "
+          f"({100 * (after - before) / before:+.1f}%, target ≤ +10%); samples every 50: "
+          + ", ".join(f"{s:.0f}" for s in samples))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""The embedder registry on real photos and real weights (no Django, no database)."""
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ml import embedders
+from ml.images import subject_crop
+
+CLOTHING = Path(os.environ.get("STYLESITE_SHARED_DIR", Path(__file__).resolve().parents[3] / "shared")) \
+    / "data" / "clothing-small" / "train"
+
+
+def photos(label: str, n: int) -> list[Image.Image]:
+    paths = sorted((CLOTHING / label).glob("*.jpg"))[:n]
+    assert len(paths) == n, f"demo photos missing under {CLOTHING}"
+    return [subject_crop(Image.open(p), None, size=224) for p in paths]
+
+
+def test_efficientnet_lite0_groups_same_class_photos_closer():
+    embedder = embedders.get_embedder("efficientnet-lite0")
+    labels = ["dress", "shoes", "hat", "pants"]
+    vectors = {label: embedder.embed(photos(label, 5)) for label in labels}
+    for v in vectors.values():
+        assert v.shape == (5, embedders.get_spec("efficientnet-lite0").dimension) == (5, 1280)
+        assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    within = np.mean([(v @ v.T)[np.triu_indices(5, 1)].mean() for v in vectors.values()])
+    between = np.mean([(vectors[a] @ vectors[b].T).mean() for a, b in itertools.combinations(labels, 2)])
+    assert within > between + 0.05, (within, between)
+
+
+def test_onnx_matches_eager_torch():
+    images = photos("skirt", 3)
+    fast = embedders.get_embedder("efficientnet-lite0").embed(images)
+    eager = embedders.get_embedder("efficientnet-lite0", backend="torch").embed(images)
+    assert np.abs(fast - eager).max() < 1e-3
+
+
+def test_missing_resnet_weights_name_the_file_and_download_nothing(tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setenv("STYLESITE_MODEL_CACHE", str(tmp_path / "cache"))
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("tried to download weights")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
+    with pytest.raises(embedders.WeightsMissing) as caught:
+        embedders.get_embedder("resnet50")
+    message = str(caught.value)
+    assert "resnet50-0676ba61.pth" in message and str(tmp_path / "hub" / "checkpoints") in message
+
+
+def test_resnet_weights_load_through_torchvision_when_the_file_is_present(tmp_path, monkeypatch):
+    import torch
+    import torchvision
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    checkpoint = tmp_path / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
+    checkpoint.parent.mkdir(parents=True)
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), checkpoint)
+    model = embedders.torch_model("resnet18")
+    with torch.inference_mode():
+        assert model(torch.zeros(1, 3, 224, 224)).shape == (1, 512)
+
+
+def test_unknown_model_lists_the_known_ones():
+    with pytest.raises(embedders.UnknownModel, match="efficientnet-lite0"):
+        embedders.get_spec("vgg99")
