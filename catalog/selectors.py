@@ -27,12 +27,13 @@ def catalog_stats(collection: Collection | None = None) -> list[StatsRow]:
     return [StatsRow(r["gender"], r["label"], r["split"], r["count"]) for r in rows]
 
 
-def image_progress(collection: Collection) -> dict[str, int]:
-    """Pipeline progress of a collection: images per status, plus those flagged suspect."""
+def image_progress(collection: Collection | None = None) -> dict[str, int]:
+    """Pipeline progress of a collection (or of all): images per status, plus those flagged suspect."""
+    images = ItemImage.objects.filter(collection=collection) if collection else ItemImage.objects.all()
     counts = dict.fromkeys(ItemImage.Status.values, 0)
-    for row in ItemImage.objects.filter(collection=collection).values("status").annotate(n=Count("id")):
+    for row in images.values("status").annotate(n=Count("id")):
         counts[row["status"]] = row["n"]
-    counts["suspect"] = ItemImage.objects.filter(collection=collection, suspect=True).count()
+    counts["suspect"] = images.filter(suspect=True).count()
     counts["total"] = sum(counts[s] for s in ItemImage.Status.values)
     return counts
 

@@ -17,7 +17,7 @@ def item_list(request: HttpRequest) -> HttpResponse:
     slug = request.GET.get("collection")
     collection = Collection.objects.filter(slug=slug).first() if slug else None
     facets = Item.objects.filter(collection=collection) if collection else Item.objects.all()
-    progress = image_progress(collection) if collection else None
+    progress = image_progress(collection)
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "catalog/item_list.html", {

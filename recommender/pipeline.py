@@ -65,13 +65,14 @@ def fail(image_id: int, reason: str) -> None:
     )
 
 
-def decode(image: ItemImage) -> Image.Image:
+def decode(image: ItemImage, size: int = WORKING_SIZE) -> Image.Image:
+    """The image upright and reduced to fit ``size`` (JPEGs decode directly at a smaller scale)."""
     from ml.images import ImageRejected, decode_image
 
     with image.original.open("rb") as handle:
         data = handle.read()
     try:
-        return decode_image(data, max_pixels=settings.STYLESITE_MAX_PIXELS, draft_size=WORKING_SIZE)
+        return decode_image(data, max_pixels=settings.STYLESITE_MAX_PIXELS, draft_size=size)
     except ImageRejected as exc:
         raise PermanentFailure(str(exc)) from exc
 
@@ -152,7 +153,9 @@ def image_process(image_id: int) -> str:
     try:
         model = current_model_for(image)
         embedder = get_embedder(model.name)
-        decoded = decode(image)
+        # Without background removal the embedder's input size is all the decode needs.
+        size = WORKING_SIZE if image.collection.remove_background else embedder.spec.input_size
+        decoded = decode(image, size)
         prepared = prepare(image, decoded, embedder.spec.input_size)
         vector = embedder.embed([prepared.crop])[0]
     except PermanentFailure as exc:

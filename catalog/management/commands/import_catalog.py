@@ -81,7 +81,7 @@ def _import_one(collection: Collection, record: ImportRecord) -> tuple[str, str]
     except InvalidOperation:
         return "rejected", f"price {record.extra['price']!r} is not a number"
     fields = ItemFields(
-        title=extra.pop("title", "") or record.path.stem.replace("_", " "),
+        title=extra.pop("title", "") or default_title(record),
         label=record.label, split=record.split, source_name=record.path.name, price=price, **extra,
     )
     try:
@@ -91,3 +91,12 @@ def _import_one(collection: Collection, record: ImportRecord) -> tuple[str, str]
     except InvalidInput as exc:
         return "rejected", exc.message
     return "imported", ""
+
+
+def default_title(record: ImportRecord) -> str:
+    """A readable title when the source has none: the label and the start of the file name
+    (dataset file names are often opaque ids such as ``28709ef4-cebf-40c5-…``)."""
+    stem = record.path.stem.replace("_", " ")
+    if not record.label:
+        return stem
+    return f"{record.label.replace('-', ' ').capitalize()} {stem[:8].strip()}"
