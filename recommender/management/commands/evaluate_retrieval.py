@@ -1,0 +1,140 @@
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import numpy as np
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from catalog.models import Collection, Item
+from recommender.models import Embedding, EmbeddingModel, RetrievalReport
+from recommender.models.embeddings import NearestFilters
+from recommender.services import active_model, embedding_model_ensure
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        values = sorted({int(v) for v in text.split(",") if v.strip()})
+    except ValueError:
+        raise CommandError(f"--k must be whole numbers separated by commas, not {text!r}") from None
+    if not values or values[0] < 1 or values[-1] > 100:
+        raise CommandError("--k values must be from 1 to 100")
+    return values
+
+
+def retrieval_metrics(relevant: list[bool], k: int, total_relevant: int) -> tuple[float, float, float]:
+    """precision@k, recall@k and average precision@k of one ranked list (True = same label).
+
+    AP@k sums precision@i at each relevant rank i ≤ k and divides by min(k, total_relevant), so a
+    perfect list scores 1 even when fewer than k relevant items exist.
+    """
+    top = relevant[:k]
+    hits = sum(top)
+    precision = hits / k
+    recall = hits / total_relevant if total_relevant else 0.0
+    found, ap = 0, 0.0
+    for rank, is_relevant in enumerate(top, start=1):
+        if is_relevant:
+            found += 1
+            ap += found / rank
+    denominator = min(k, total_relevant)
+    return precision, recall, ap / denominator if denominator else 0.0
+
+
+class Command(BaseCommand):
+    help = ("Measure same-label retrieval: items of the query splits search the gallery split, per embedding "
+            "model; prints precision@k, recall@k and mAP@k and saves the table as a report in the admin.")
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--collection", required=True, help="Collection slug.")
+        parser.add_argument("--model", action="append", default=[],
+                            help="Embedder name (repeatable); default: the collection's active model. Each needs "
+                                 "vectors for the collection: `reembed --collection SLUG --model NAME` makes them.")
+        parser.add_argument("--k", default="1,5,10", help="Cut-offs, comma-separated (default 1,5,10).")
+        parser.add_argument("--queries", default="validation,test", help="Query splits (default validation,test).")
+        parser.add_argument("--gallery", default=Item.Split.TRAIN, choices=Item.Split.values)
+        parser.add_argument("--ef-search", type=int, default=None, help="HNSW ef_search (default: the setting).")
+
+    def handle(self, *args, collection: str, model: list[str], k: str, queries: str, gallery: str,
+               ef_search: int | None, **options) -> None:
+        from ml.embedders import UnknownModel, WeightsMissing
+
+        target = Collection.objects.filter(slug=collection).first()
+        if target is None:
+            raise CommandError(f"no collection with slug {collection!r}")
+        ks = _ints(k)
+        query_splits = [s.strip() for s in queries.split(",") if s.strip()]
+        unknown = set(query_splits) - set(Item.Split.values)
+        if unknown or not query_splits:
+            raise CommandError(f"unknown query split(s) {sorted(unknown)}; use {', '.join(Item.Split.values)}")
+        ef = ef_search or settings.STYLESITE_HNSW_EF_SEARCH
+        try:
+            models = [embedding_model_ensure(name) for name in model] or [active_model(target)]
+        except (UnknownModel, WeightsMissing) as exc:
+            raise CommandError(str(exc)) from exc
+        started = time.perf_counter()
+        rows = [self._evaluate(target, m, ks, query_splits, gallery, ef) for m in models]
+        table = _table(target, rows, ks, query_splits, gallery)
+        report = RetrievalReport.objects.create(
+            collection=target, background_removed=target.remove_background, query_splits=",".join(query_splits),
+            gallery_split=gallery, k_values=ks, ef_search=ef, rows=rows, table=table,
+            seconds=round(time.perf_counter() - started, 2),
+        )
+        self.stdout.write(table)
+        self.stdout.write(self.style.SUCCESS(f"Saved as retrieval report {report.pk} ({report.seconds:.1f} s)."))
+
+    def _evaluate(self, collection: Collection, model: EmbeddingModel, ks: list[int], query_splits: list[str],
+                  gallery: str, ef: int) -> dict:
+        gallery_labels = dict(
+            Embedding.objects.filter(model=model, item__collection=collection, item__split=gallery)
+            .exclude(item__label="").values_list("item_id", "item__label").distinct()
+        )
+        per_label = Counter(gallery_labels.values())
+        query_vectors: dict[int, tuple[str, np.ndarray]] = {}
+        for item_id, label, vector in (
+            Embedding.objects.filter(model=model, item__collection=collection, item__split__in=query_splits)
+            .exclude(item__label="").order_by("item_id", "image__position", "image_id")
+            .values_list("item_id", "item__label", "vector")
+        ):
+            query_vectors.setdefault(item_id, (label, np.asarray(vector, dtype=np.float32)))
+        if not gallery_labels or not query_vectors:
+            raise CommandError(
+                f"{collection.slug} has {len(query_vectors)} query and {len(gallery_labels)} gallery item(s) with "
+                f"vectors under {model}; run `manage.py reembed --collection {collection.slug} --model {model.name}` "
+                "after the images are processed")
+        missing = (Item.objects.filter(collection=collection, split__in=[*query_splits, gallery])
+                   .exclude(label="").exclude(embeddings__model=model).count())
+        if missing:
+            self.stderr.write(f"{missing} labelled item(s) have no vector under {model} and are left out.")
+        k_max = max(ks)
+        sums = {f"{name}@{k}": 0.0 for k in ks for name in ("precision", "recall", "map")}
+        for label, vector in query_vectors.values():
+            neighbours = Embedding.objects.nearest(
+                vector, k_max, NearestFilters(collection_id=collection.pk, split=gallery), model=model, ef_search=ef)
+            relevant = [gallery_labels.get(n.item_id) == label for n in neighbours]
+            relevant += [False] * (k_max - len(relevant))
+            for k in ks:
+                p, r, ap = retrieval_metrics(relevant, k, per_label[label])
+                sums[f"precision@{k}"] += p
+                sums[f"recall@{k}"] += r
+                sums[f"map@{k}"] += ap
+        n = len(query_vectors)
+        return {"model": model.name, "version": model.version, "queries": n, "gallery": len(gallery_labels),
+                "metrics": {key: round(total / n, 4) for key, total in sums.items()}}
+
+
+def _table(collection: Collection, rows: list[dict], ks: list[int], query_splits: list[str], gallery: str) -> str:
+    keys = [(f"{name}@{k}", f"{short}@{k}") for k in ks for name, short in
+            (("precision", "P"), ("recall", "R"), ("map", "mAP"))]
+    header = ["model", "bg removed", "queries", "gallery", *(short for _, short in keys)]
+    body = [[row["model"], "yes" if collection.remove_background else "no", str(row["queries"]),
+             str(row["gallery"]), *(f"{row['metrics'][key]:.3f}" for key, _ in keys)] for row in rows]
+    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
+
+    def fmt(line: list[str]) -> str:
+        return "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths)))
+
+    title = (f"Same-label retrieval in {collection.slug}: {'+'.join(query_splits)} items query the {gallery} "
+             f"split (one row per item, best image)")
+    return "\n".join([title, fmt(header), fmt(["-" * w for w in widths]), *(fmt(line) for line in body)])

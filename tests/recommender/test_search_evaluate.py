@@ -1,0 +1,61 @@
+"""`evaluate_retrieval`: metrics on known vectors, the printed table and the saved report."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from django.core.management import CommandError, call_command
+
+from recommender.management.commands.evaluate_retrieval import retrieval_metrics
+from recommender.models import RetrievalReport
+from recommender.services import active_model_switch
+from tests.recommender.test_search_nearest import DIM, put, vector_model
+
+
+def test_retrieval_metrics_of_one_ranked_list():
+    assert retrieval_metrics([True, False, True], 3, 2) == pytest.approx((2 / 3, 1.0, (1 + 2 / 3) / 2))
+    assert retrieval_metrics([False, True, True], 1, 5) == (0.0, 0.0, 0.0)
+    # Fewer relevant items than k: a perfect list still has AP 1.
+    assert retrieval_metrics([True, False, False], 3, 1) == pytest.approx((1 / 3, 1.0, 1.0))
+
+
+@pytest.mark.django_db
+def test_command_prints_and_saves_precision_recall_and_map(collection, make_item, admin_client):
+    model = vector_model()
+    active_model_switch(collection, model)
+    axis = np.eye(DIM, dtype=np.float32)
+    for i in range(3):
+        put(model, make_item(label="a", split="train").images.get(), axis[0] + 0.1 * i * axis[2])
+        put(model, make_item(label="b", split="train").images.get(), axis[1] + 0.1 * i * axis[2])
+    # One query finds its own label everywhere, the other (a "b" that looks like an "a") nowhere.
+    put(model, make_item(label="a", split="validation").images.get(), axis[0])
+    put(model, make_item(label="b", split="test").images.get(), axis[0] + 0.05 * axis[1])
+    out = io.StringIO()
+
+    call_command("evaluate_retrieval", "--collection", collection.slug, "--k", "1,3", stdout=out)
+
+    report = RetrievalReport.objects.get()
+    row = report.rows[0]
+    assert (row["model"], row["queries"], row["gallery"]) == ("test-vectors", 2, 6)
+    assert row["metrics"] == {"precision@1": 0.5, "recall@1": pytest.approx(1 / 6, abs=1e-4), "map@1": 0.5,
+                              "precision@3": 0.5, "recall@3": 0.5, "map@3": 0.5}
+    assert report.k_values == [1, 3] and report.background_removed is False
+    assert report.query_splits == "validation,test" and report.gallery_split == "train"
+    printed = out.getvalue()
+    assert report.table in printed and "mAP@3" in printed and "test-vectors" in printed
+    page = admin_client.get(f"/admin/recommender/retrievalreport/{report.pk}/change/").content.decode()
+    assert "<th>map@3</th>" in page and "test-vectors" in page
+
+
+@pytest.mark.django_db
+def test_command_explains_missing_vectors_and_bad_arguments(collection, make_item):
+    make_item(split="train")
+    with pytest.raises(CommandError, match="reembed --collection garments"):
+        call_command("evaluate_retrieval", "--collection", "garments", "--model", "resnet18-untrained")
+    with pytest.raises(CommandError, match="no collection"):
+        call_command("evaluate_retrieval", "--collection", "nope")
+    with pytest.raises(CommandError, match="--k"):
+        call_command("evaluate_retrieval", "--collection", "garments", "--k", "1,x")
+    with pytest.raises(CommandError, match="unknown model|unknown embedding model"):
+        call_command("evaluate_retrieval", "--collection", "garments", "--model", "no-such-net")
