@@ -1,0 +1,62 @@
+"""Preference area: who a voter is, which predictor a collection serves, and evaluation reports."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from catalog.models import Collection
+
+
+class VoterProfile(models.Model):
+    """Marks users who are not people signing in: imported survey respondents and simulated visitors.
+
+    Both get an unusable password; ``external_id`` is the respondent id of the survey, or the
+    simulator's own id, so re-running an import or the simulator finds the same user.
+    """
+
+    class Kind(models.TextChoices):
+        RESPONDENT = "respondent", "Survey respondent"
+        SIMULATED = "simulated", "Simulated visitor"
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="voter_profile")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    external_id = models.CharField(max_length=100)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "external_id"], name="unique_voter_external_id")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.external_id}"
+
+
+class PreferenceReport(models.Model):
+    """One run of ``evaluate_preferences``: the table it printed and its ROC curves (an SVG)."""
+
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="preference_reports")
+    created = models.DateTimeField(auto_now_add=True)
+    split = models.CharField(max_length=40, help_text="'stored' (train/validation votes) or 'holdout seed N'.")
+    n_users = models.PositiveIntegerField()
+    n_votes = models.PositiveIntegerField()
+    dropped_duplicates = models.PositiveIntegerField(default=0)
+    results = models.JSONField(help_text="Per predictor: accuracy, AUC, unsure share, …")
+    best = models.CharField(max_length=30)
+    roc_svg = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.collection} {self.created:%Y-%m-%d %H:%M} (best: {self.best})"
+
+
+class ServedPredictor(models.Model):
+    """The predictor a collection's feed uses: the best on its latest evaluation."""
+
+    collection = models.OneToOneField(Collection, on_delete=models.CASCADE, related_name="served_predictor")
+    name = models.CharField(max_length=30)
+    report = models.ForeignKey(PreferenceReport, on_delete=models.SET_NULL, null=True, blank=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.collection}: {self.name}"

@@ -1,0 +1,230 @@
+"""Feed, predictions, import, simulation, evaluation and pages of the preference area.
+
+Vectors are written directly (a small test model, exact and fast), on real Postgres+pgvector.
+"""
+from __future__ import annotations
+
+import json
+from io import StringIO
+
+import numpy as np
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from rest_framework.test import APIClient
+
+from catalog.models import Item, ItemImage
+from recommender.models import Embedding, EmbeddingModel, PreferenceReport, ServedPredictor, Vote, VoterProfile
+from recommender.preference_services import vote_upsert
+from recommender.services import active_model_switch
+
+DIM = 16
+
+
+def vector_catalogue(collection, n_per_label: int = 15, labels=("dress", "shoes", "hat"), seed: int = 0):
+    """Items in one tight cluster of vectors per label, with file-less images, under a test model."""
+    rng = np.random.default_rng(seed)
+    model = EmbeddingModel.objects.create(name=f"pref-test-{collection.slug}", version="t1", dimension=DIM)
+    centres = np.eye(DIM)[: len(labels)]
+    names = [label for label in labels for _ in range(n_per_label)]
+    vectors = np.repeat(centres, n_per_label, axis=0) + 0.1 * rng.normal(size=(len(names), DIM))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    items = Item.objects.bulk_create([
+        Item(collection=collection, title=f"{label} {i}", label=label, source_name=f"{label}_{i:03d}.jpg")
+        for i, label in enumerate(names)])
+    images = ItemImage.objects.bulk_create([
+        ItemImage(item=item, collection=collection, original=f"originals/p-{item.pk}.jpg", sha256=f"{item.pk:064x}",
+                  status=ItemImage.Status.READY) for item in items])
+    Embedding.objects.bulk_create([Embedding(image=img, item_id=img.item_id, model=model, vector=v.tolist())
+                                   for img, v in zip(images, vectors)])
+    active_model_switch(collection, model)
+    return items
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def catalogue(collection):
+    return vector_catalogue(collection)
+
+
+def by_label(items, label):
+    return [i for i in items if i.label == label]
+
+
+@pytest.mark.django_db
+def test_feed_ranks_the_liked_style_first_and_explains_it(visitor, catalogue):
+    dresses, shoes = by_label(catalogue, "dress"), by_label(catalogue, "shoes")
+    for item in dresses[:3]:
+        vote_upsert(visitor, item.pk, "like")
+    for item in shoes[:3]:
+        vote_upsert(visitor, item.pk, "dislike")
+
+    feed = client_for(visitor).get("/api/me/feed/", {"k": 10, "collection": "garments"}).data
+    assert len(feed) == 10
+    voted = {i.pk for i in dresses[:3] + shoes[:3]}
+    assert not voted & {row["item"]["id"] for row in feed}
+    assert {row["item"]["label"] for row in feed[:5]} == {"dress"}
+    probabilities = [row["p_like"] for row in feed]
+    assert probabilities == sorted(probabilities, reverse=True) and 0.5 < probabilities[0] < 1
+    top = feed[0]
+    assert top["decision"] in ("like", "unsure")
+    assert [b["value"] for b in top["because"]] == ["like"] * 3
+    assert {b["item_id"] for b in top["because"]} == {i.pk for i in dresses[:3]}
+    assert top["because"][0]["similarity"] >= top["because"][-1]["similarity"]
+
+
+@pytest.mark.django_db
+def test_a_new_vote_changes_the_next_feed(visitor, catalogue):
+    dresses, hats = by_label(catalogue, "dress"), by_label(catalogue, "hat")
+    vote_upsert(visitor, dresses[0].pk, "like")
+    vote_upsert(visitor, hats[0].pk, "dislike")
+    client = client_for(visitor)
+    before = client.get("/api/me/feed/", {"k": 45}).data
+    assert client.put(f"/api/votes/{hats[1].pk}/", {"value": "like"}, format="json").status_code == 200
+    assert client.put(f"/api/votes/{hats[0].pk}/", {"value": "like"}, format="json").status_code == 200
+    after = client.get("/api/me/feed/", {"k": 45}).data
+    assert hats[1].pk in {r["item"]["id"] for r in before} - {r["item"]["id"] for r in after}
+    p_before = {r["item"]["id"]: r["p_like"] for r in before}
+    p_after = {r["item"]["id"]: r["p_like"] for r in after}
+    gains = [p_after[h.pk] - p_before[h.pk] for h in hats[2:]]
+    assert np.mean(gains) > 0.2 and min(gains) > 0
+    assert [r["item"]["id"] for r in after[:10]] != [r["item"]["id"] for r in before[:10]]
+
+
+@pytest.mark.django_db
+def test_predict_answers_in_the_asked_order_and_reports_bad_ids(visitor, catalogue):
+    vote_upsert(visitor, catalogue[0].pk, "like")
+    client = client_for(visitor)
+    ids = [catalogue[20].pk, catalogue[0].pk, catalogue[40].pk]
+    rows = client.post("/api/me/predict/", {"items": ids}, format="json").data
+    assert [r["item"]["id"] for r in rows] == ids
+    assert set(rows[0]) == {"item", "p_like", "decision", "because"}
+    assert all(0 <= r["p_like"] <= 1 and r["decision"] in ("like", "dislike", "unsure") for r in rows)
+    assert all(b["item_id"] != catalogue[0].pk for b in rows[1]["because"])  # an item never explains itself
+    for body, code in (({"items": []}, 400), ({"items": ["x"]}, 400), ({}, 400), ({"items": [999999]}, 404)):
+        assert client.post("/api/me/predict/", body, format="json").status_code == code, body
+    assert client.get("/api/me/feed/", {"k": "lots"}).status_code == 400
+    assert client.get("/api/me/feed/", {"k": 0}).status_code == 400
+    assert client.get("/api/me/feed/", {"collection": "nope"}).status_code == 404
+
+
+def write_csv(path, rows):
+    path.write_text("respondent_id,image,vote,split\n" + "".join(",".join(map(str, r)) + "\n" for r in rows))
+    return path
+
+
+@pytest.mark.django_db
+def test_import_csv_is_idempotent_and_reports_unknown_images(collection, catalogue, tmp_path):
+    path = write_csv(tmp_path / "votes.csv", [
+        ("R1", "dress_000.jpg", 1, "train"), ("R1", "shoes_015", 2, "validation"),
+        ("R2", "dress_000.png", "like", ""), ("R2", "missing_999.jpg", 1, "train"), ("R3", "hat_030.jpg", 7, "")])
+    out = StringIO()
+    call_command("import_votes", str(path), collection="garments", stdout=out)
+    assert "3 votes created" in out.getvalue()
+    assert "missing_999.jpg" in out.getvalue() and "not '7'" in out.getvalue()
+    votes = {(v.user.username, v.item.source_name): (v.value, v.split, v.source) for v in Vote.objects.all()}
+    assert votes == {("respondent-R1", "dress_000.jpg"): ("like", "train", "import"),
+                     ("respondent-R1", "shoes_015.jpg"): ("dislike", "validation", "import"),
+                     ("respondent-R2", "dress_000.jpg"): ("like", "none", "import")}
+    respondent = VoterProfile.objects.get(external_id="R1").user
+    assert not respondent.has_usable_password()
+
+    again = StringIO()
+    call_command("import_votes", str(path), collection="garments", stdout=again)
+    assert "0 votes created, 0 changed, 3 unchanged" in again.getvalue()
+    assert Vote.objects.count() == 3 and VoterProfile.objects.count() == 2
+    with pytest.raises(CommandError, match="respondent_id"):
+        (tmp_path / "bad.csv").write_text("who,what\n1,2\n")
+        call_command("import_votes", str(tmp_path / "bad.csv"), collection="garments", stdout=StringIO())
+
+
+@pytest.mark.django_db
+def test_import_json_folder_finds_keys_at_any_depth(collection, catalogue, tmp_path):
+    Item.objects.filter(pk=catalogue[0].pk).update(source_name="W_03412_50_classic_W.jpg")
+    for split, name, body in [
+        ("train", "W_03412_50_classic_W_023425.json", {"survey": {"R_id": 17, "answers": [{"Q4": 3}, {"Q5": 1}]}}),
+        ("validation", "shoes_016_000002.json", {"R_id": "17", "Q5": "2"}),
+        ("train", "unknown_photo_000003.json", {"R_id": "17", "Q5": 1}),
+        ("train", "broken_000004.json", None),
+    ]:
+        (tmp_path / split).mkdir(exist_ok=True)
+        (tmp_path / split / name).write_text("{not json" if body is None else json.dumps(body))
+    out = StringIO()
+    call_command("import_votes", str(tmp_path), collection="garments", stdout=out)
+    assert "2 votes created" in out.getvalue() and "unknown_photo" in out.getvalue() and "broken" in out.getvalue()
+    assert sorted(Vote.objects.values_list("item__source_name", "value", "split")) == [
+        ("W_03412_50_classic_W.jpg", "like", "train"), ("shoes_016.jpg", "dislike", "validation")]
+    call_command("import_votes", str(tmp_path), collection="garments", stdout=StringIO())
+    assert Vote.objects.count() == 2 and VoterProfile.objects.get().external_id == "17"
+
+
+@pytest.mark.django_db
+def test_simulation_is_idempotent_and_evaluation_serves_the_best(collection, catalogue):
+    out = StringIO()
+    call_command("simulate_visitors", collection="garments", users=30, votes=20, stdout=out)
+    assert "Simulated 30 visitors, 600 votes" in out.getvalue() and "embeddings" in out.getvalue()
+    call_command("simulate_visitors", collection="garments", users=30, votes=20, stdout=StringIO())
+    assert Vote.objects.count() == 600
+    assert VoterProfile.objects.filter(kind="simulated").count() == 30
+    assert set(Vote.objects.values_list("split", flat=True)) == {"train", "validation"}
+
+    report_out = StringIO()
+    call_command("evaluate_preferences", collection="garments", stdout=report_out)
+    text = report_out.getvalue()
+    assert "split stored" in text and "item_cf" in text and "hybrid" in text and "77.6%" in text
+    report = PreferenceReport.objects.get()
+    assert set(report.results) == {"item_cf", "user_cf", "hybrid"}
+    assert report.results[report.best]["auc"] == max(r["auc"] for r in report.results.values())
+    assert report.results["item_cf"]["auc"] > 0.6  # the clusters carry the taste: well above chance
+    assert report.roc_svg.startswith("<svg") and "item_cf AUC" in report.roc_svg
+    assert ServedPredictor.objects.get().name == report.best
+
+    from recommender import preference_selectors as selectors
+
+    matrix = selectors.collection_matrix(collection)
+    assert selectors.served_predictor(collection, matrix, wait=True).name == report.best
+    visitor = VoterProfile.objects.filter(kind="simulated").first().user
+    assert len(selectors.feed(visitor, collection, 5)) == 5
+    assert selectors.predictor_in_use(collection) == report.best
+
+    Vote.objects.update(split="none")  # no stored split: a seeded per-user hold-out instead
+    call_command("evaluate_preferences", collection="garments", no_serve=True, predictors=["item_cf"],
+                 stdout=StringIO())
+    assert PreferenceReport.objects.first().split == "holdout seed 0"
+    assert ServedPredictor.objects.get().report == report
+
+
+@pytest.mark.django_db
+def test_pages(client, visitor, staff_user, catalogue):
+    assert client.get("/for-you/").status_code == 302
+    response = client.post("/accounts/signup/", {"username": "newbie", "password1": "a-long-pass-7x",
+                                                 "password2": "a-long-pass-7x"})
+    assert response.status_code == 302 and response.url == "/for-you/"
+    page = client.get("/for-you/")
+    assert page.status_code == 200 and b"p-like" in page.content
+    client.logout()
+
+    client.force_login(visitor)
+    vote_upsert(visitor, catalogue[0].pk, "like")
+    vote_upsert(visitor, catalogue[20].pk, "dislike")
+    feed = client.get("/for-you/?collection=garments").content.decode()
+    assert "Because you liked this" in feed and "item_cf" in feed
+    likes = client.get("/me/likes/").content.decode()
+    assert catalogue[0].title in likes and catalogue[20].title not in likes
+    assert 'aria-pressed="true"' in likes
+    grid = client.get("/").content.decode()
+    assert grid.count('class="vote"') >= 20 and grid.count("votes.js") == 1
+    assert client.get("/staff/respondents/").status_code == 302  # staff only
+
+    client.force_login(staff_user)
+    table = client.get("/staff/respondents/").content.decode()
+    assert "visitor" in table
+    export = client.get("/staff/respondents/?format=csv")
+    assert export["Content-Type"].startswith("text/csv")
+    assert export.content.decode().splitlines()[0].startswith("user,kind,votes,train_likes")
+
