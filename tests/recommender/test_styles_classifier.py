@@ -1,0 +1,75 @@
+"""The style classifier on real demo photos embedded by the real pipeline (efficientnet-lite0)."""
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.urls import reverse
+
+from catalog.models import Item
+from recommender import pipeline
+from recommender import style_services as services
+from recommender.models import StyleClassifier, StylePrediction
+from recommender.style_selectors import style_guess_for_vector
+from tests.conftest import clothing_photos
+
+LABELS = ("dress", "hat", "pants", "shoes")
+PER_SPLIT = {"train": 8, "validation": 3, "test": 4}
+
+
+@pytest.fixture
+def demo_items(make_item):
+    items = []
+    for label in LABELS:
+        for split, n in PER_SPLIT.items():
+            for path in clothing_photos(label, n, split):
+                items.append(make_item(label=label, split=split, data=path.read_bytes()))
+    for item in items:
+        assert pipeline.image_process(item.images.get().pk) == "ready"
+    return items
+
+
+@pytest.mark.django_db
+def test_classifier_beats_majority_and_is_retrained_only_when_inputs_change(
+        collection, demo_items, settings, tmp_path, api_client):
+    settings.STYLESITE_MODEL_CACHE = tmp_path
+    first = services.classifier_run(collection)
+    test_labels = [i.label for i in demo_items if i.split == "test"]
+    majority_rate = Counter(test_labels).most_common(1)[0][1] / len(test_labels)
+    assert first["retrained"] and first["version"] == 1
+    assert first["test_accuracy"] >= majority_rate + 0.5  # 0.25 for four balanced labels
+    classifier = StyleClassifier.objects.get()
+    assert (Path(settings.STYLESITE_MODEL_CACHE) / classifier.artifact).is_file()
+    assert classifier.test["n"] == len(test_labels) and len(classifier.test["confusion"]) == len(LABELS)
+
+    again = services.classifier_run(collection)
+    assert not again["retrained"] and again["version"] == 1 and StyleClassifier.objects.count() == 1
+
+    # A curator's relabel changes the training labels: a new version is trained.
+    services.item_relabel(next(i for i in demo_items if i.split == "train"), "hat")
+    third = services.classifier_run(collection)
+    assert third["retrained"] and third["version"] == 2
+
+    body = api_client.get(reverse("api-classifier"), {"collection": collection.slug}).json()
+    assert body["version"] == 2 and {"accuracy", "macro_f1", "per_class", "confusion"} <= set(body["test"])
+    shoe = next(i for i in demo_items if i.label == "shoes" and i.split == "test")
+    guess = StylePrediction.objects.get(item=shoe)
+    assert guess.label == "shoes" and guess.probability > 0.5
+    vector = np.asarray(shoe.embeddings.get().vector, dtype=np.float32)
+    label, probability = style_guess_for_vector(collection, vector)
+    assert label == "shoes" and probability == pytest.approx(guess.probability, abs=1e-3)
+    assert style_guess_for_vector(collection, vector[:10]) is None
+    top = api_client.get(reverse("api-classifier-top"), {"item": shoe.pk, "limit": 3}).json()
+    assert top["label"] == "shoes" and len(top["items"]) == 3
+    assert all(Item.objects.get(pk=i["id"]).style_prediction.label == "shoes" for i in top["items"])
+    assert api_client.get(reverse("api-classifier-top"), {"limit": 0, "item": shoe.pk}).status_code == 400
+
+
+@pytest.mark.django_db
+def test_classifier_api_says_when_there_is_none(collection, api_client):
+    response = api_client.get(reverse("api-classifier"), {"collection": collection.slug})
+    assert response.status_code == 409 and "no style classifier" in response.json()["detail"]
+
+
