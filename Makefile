@@ -33,6 +33,7 @@ migrate: services
 
 demo: migrate $(U2NET_FILE)  ## Demo admin, demo garments and simulated visitors
 	$(PY) manage.py seed_demo --shared $(SHARED)
+	$(PY) manage.py simulate_visitors --collection clothing
 
 run: demo  ## Start services, migrate, load demo data, then web + worker + beat (Ctrl-C stops all)
 	$(PY) -m stylesite.run

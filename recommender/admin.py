@@ -39,3 +39,7 @@ class VoteAdmin(admin.ModelAdmin):
     list_filter = ["value", "source", "split", "item__collection"]
     search_fields = ["user__username", "item__title"]
     raw_id_fields = ["user", "item"]
+
+
+# Each area registers its own admin classes.
+from . import admin_preferences, admin_search, admin_styles  # noqa: E402,F401

@@ -11,3 +11,6 @@ class RecommenderConfig(AppConfig):
         from .tasks import enqueue_image
 
         image_added.connect(enqueue_image, dispatch_uid="recommender-enqueue-image")
+        from ml.training import register_trained_backbones  # backbones made by train_backbone
+
+        register_trained_backbones()

@@ -9,6 +9,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "stylesite.settings.base")
 app = Celery("stylesite")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+app.autodiscover_tasks(related_name="style_tasks")  # recommender/style_tasks.py
 
 
 @worker_process_init.connect

@@ -1,5 +1,16 @@
 """Recommender models, one module per area; every model is re-exported here for Django."""
 from .embeddings import ActiveEmbeddingModel, Embedding, EmbeddingModel, EmbeddingQuerySet
+from .preferences import PreferenceReport, ServedPredictor, VoterProfile
+from .search import RetrievalReport
+from .styles import (
+    CoherenceRating, CoherenceSet, ItemStyle, Mislabel, NearDuplicate, StyleClassifier,
+    StyleCluster, StyleClustering, StyleJob, StylePrediction,
+)
 from .votes import Vote
 
-__all__ = ["ActiveEmbeddingModel", "Embedding", "EmbeddingModel", "EmbeddingQuerySet", "Vote"]
+__all__ = [
+    "ActiveEmbeddingModel", "CoherenceRating", "CoherenceSet", "Embedding", "EmbeddingModel",
+    "EmbeddingQuerySet", "ItemStyle", "Mislabel", "NearDuplicate", "PreferenceReport",
+    "RetrievalReport", "ServedPredictor", "StyleClassifier", "StyleCluster", "StyleClustering",
+    "StyleJob", "StylePrediction", "VoterProfile", "Vote",
+]

@@ -110,6 +110,8 @@ STYLESITE_UPLOAD_MAX_BYTES = env.int("STYLESITE_UPLOAD_MAX_BYTES", default=10 * 
 # Images stuck in pending/processing longer than this are re-queued by the periodic sweep.
 STYLESITE_STUCK_AFTER_SECONDS = env.int("STYLESITE_STUCK_AFTER_SECONDS", default=600)
 STYLESITE_HNSW_EF_SEARCH = env.int("STYLESITE_HNSW_EF_SEARCH", default=80)
+# The feed re-checks a collection's cached vector matrix against the database at most this often.
+STYLESITE_PREFERENCE_RECHECK_SECONDS = env.float("STYLESITE_PREFERENCE_RECHECK_SECONDS", default=5.0)
 # Styles: curation flags items whose label the classifier (or the k nearest neighbours' majority)
 # contradicts with at least this confidence; near-duplicates are pairs at or above this cosine.
 STYLESITE_CURATION_NEIGHBOURS = env.int("STYLESITE_CURATION_NEIGHBOURS", default=10)
