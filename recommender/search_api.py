@@ -18,6 +18,7 @@ from stylesite.exceptions import InvalidInput
 
 from .search_selectors import MAX_K, facets, item_for_search, nearest_items, search_params, similar_items
 from .search_services import crop_parse, query_image_embed, upload_check_size
+from .style_selectors import style_guess_for_vector
 
 
 class CappedUploadHandler(FileUploadHandler):
@@ -149,7 +150,8 @@ class ImageSearchView(APIView):
                 "results": [{"item": _ITEM_EXAMPLE, "score": 0.79}],
                 "facets": {"label": [{"value": "dress", "count": 1}], "gender": [{"value": "W", "count": 1}]},
                 "query": {"collection": "clothing", "model": "efficientnet-lite0 (v1)", "crop": [120, 80, 400, 600],
-                          "background_removed": True, "cutout": "data:image/webp;base64,UklGR..."}}),
+                          "background_removed": True, "cutout": "data:image/webp;base64,UklGR...",
+                          "looks_like": {"label": "dress", "probability": 0.87}}}),
         ],
     )
     def post(self, request: Request) -> Response:
@@ -171,11 +173,13 @@ class ImageSearchView(APIView):
             raise InvalidInput("there is no collection to search")
         query = query_image_embed(data=upload.read(), collection=collection, crop=crop_parse(request.data.get("crop")))
         matches = nearest_items(query.vector, query.model, params, collection=collection)
+        guess = style_guess_for_vector(collection, query.vector)
         return Response({
             "results": MatchSerializer(matches, many=True, context={"request": request}).data,
             "facets": facets(matches),
             "query": {"collection": collection.slug, "model": str(query.model),
                       "crop": list(query.crop) if query.crop else None,
-                      "background_removed": query.background_removed, "cutout": query.cutout_data_url()},
+                      "background_removed": query.background_removed, "cutout": query.cutout_data_url(),
+                      "looks_like": {"label": guess[0], "probability": round(guess[1], 3)} if guess else None},
         })
 

@@ -158,7 +158,9 @@
       results.replaceChildren(...body.results.map(card));
       cutout.src = body.query.cutout;
       queryText.textContent = `${body.query.background_removed ? "Background removed" : "Whole image"}`
-        + `${body.query.crop ? ", cropped" : ""} · ${body.query.model}`;
+        + `${body.query.crop ? ", cropped" : ""} · ${body.query.model}`
+        + (body.query.looks_like ? ` · looks like: ${body.query.looks_like.label} `
+           + `${Math.round(100 * body.query.looks_like.probability)}%` : "");
       showFacets(body.facets);
       queryBox.hidden = false;
       const seconds = ((performance.now() - started) / 1000).toFixed(1);

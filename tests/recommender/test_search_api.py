@@ -93,6 +93,7 @@ def test_photo_search_finds_the_same_kind_of_garment(api_client, collection, gar
     assert body["facets"]["label"][0] == {"value": "shoes", "count": 3}
     assert body["query"]["crop"] is None and body["query"]["background_removed"] is False
     assert body["query"]["cutout"].startswith("data:image/webp;base64,")
+    assert body["query"]["looks_like"] is None  # no style classifier trained for this collection
     # Nothing of the upload is kept.
     assert (Item.objects.count(), ItemImage.objects.count(), Embedding.objects.count()) == counts
     assert files_under(settings.MEDIA_ROOT) == before

@@ -61,6 +61,10 @@ def test_classifier_beats_majority_and_is_retrained_only_when_inputs_change(
     label, probability = style_guess_for_vector(collection, vector)
     assert label == "shoes" and probability == pytest.approx(guess.probability, abs=1e-3)
     assert style_guess_for_vector(collection, vector[:10]) is None
+    with shoe.images.get().original.open("rb") as photo:
+        searched = api_client.post(reverse("api-search-image"), {"image": photo, "collection": collection.slug},
+                                   format="multipart").json()
+    assert searched["query"]["looks_like"]["label"] == "shoes"
     top = api_client.get(reverse("api-classifier-top"), {"item": shoe.pk, "limit": 3}).json()
     assert top["label"] == "shoes" and len(top["items"]) == 3
     assert all(Item.objects.get(pk=i["id"]).style_prediction.label == "shoes" for i in top["items"])
