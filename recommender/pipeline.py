@@ -77,29 +77,31 @@ def decode(image: ItemImage, size: int = WORKING_SIZE) -> Image.Image:
         raise PermanentFailure(str(exc)) from exc
 
 
-def _suspect(collection_id: int, image_id: int, share: float) -> bool:
-    from ml.background import flag_suspect_masks
+def cut_out(rgb: Image.Image, collection_id: int, image_id: int | None = None) -> tuple[np.ndarray, float, bool]:
+    """The background mask, the subject's share of the image, and whether the mask looks wrong
+    next to the collection's other masks. Raises ``BackgroundModelMissing``."""
+    from ml.background import flag_suspect_masks, foreground_share, remove_background
 
+    mask = remove_background(rgb, model=settings.STYLESITE_BACKGROUND_MODEL)
+    share = foreground_share(mask)
     others = list(
         ItemImage.objects.filter(collection_id=collection_id, foreground_share__isnull=False)
         .exclude(pk=image_id).values_list("foreground_share", flat=True)
     )
-    return flag_suspect_masks(others + [share])[-1]
+    return mask, share, flag_suspect_masks(others + [share])[-1]
 
 
 def prepare(image: ItemImage, decoded: Image.Image, input_size: int) -> Prepared:
     """Cut out (when the collection wants it), check the mask, crop to the subject, pad white."""
-    from ml.background import BackgroundModelMissing, foreground_share, remove_background
+    from ml.background import BackgroundModelMissing
 
     rgb = decoded.convert("RGB")
     if not image.collection.remove_background:
         return Prepared(crop_for(rgb, None, input_size), None, None, False)
     try:
-        mask = remove_background(rgb, model=settings.STYLESITE_BACKGROUND_MODEL)
+        mask, share, suspect = cut_out(rgb, image.collection_id, image.pk)
     except BackgroundModelMissing as exc:
         raise PermanentFailure(str(exc)) from exc
-    share = foreground_share(mask)
-    suspect = _suspect(image.collection_id, image.pk, share)
     # A suspect cut-out would embed the wrong thing: fall back to the uncut image.
     return Prepared(crop_for(rgb, None if suspect else mask, input_size), mask, share, suspect)
 

@@ -18,7 +18,7 @@ from catalog.models import Collection
 from stylesite.exceptions import InvalidInput, NotReady
 
 from .models import EmbeddingModel
-from .pipeline import WORKING_SIZE, crop_for
+from .pipeline import WORKING_SIZE, crop_for, cut_out
 from .services import active_model
 
 _CROP = re.compile(r"^\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*$")
@@ -64,7 +64,7 @@ def upload_check_size(size: int) -> None:
 
 def query_image_embed(*, data: bytes, collection: Collection, crop: Crop | None = None) -> QueryImage:
     """Embed an uploaded photo for a search in ``collection``; raises InvalidInput for a bad file."""
-    from ml.background import BackgroundModelMissing, flag_suspect_masks, foreground_share, remove_background
+    from ml.background import BackgroundModelMissing
     from ml.embedders import UnknownModel, WeightsMissing, get_embedder
     from ml.images import ImageRejected, crop_box, decode_image
 
@@ -89,11 +89,11 @@ def query_image_embed(*, data: bytes, collection: Collection, crop: Crop | None 
     mask = None
     if collection.remove_background:
         try:
-            mask = remove_background(rgb, model=settings.STYLESITE_BACKGROUND_MODEL)
+            mask, _share, suspect = cut_out(rgb, collection.pk)
         except BackgroundModelMissing as exc:
             raise NotReady(str(exc)) from exc
         # As in the pipeline: a cut-out that looks wrong would search for the wrong thing.
-        if flag_suspect_masks([foreground_share(mask)])[0]:
+        if suspect:
             mask = None
     cutout = crop_for(rgb, mask, embedder.spec.input_size)
     vector = embedder.embed([cutout])[0]
