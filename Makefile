@@ -38,7 +38,8 @@ demo: migrate $(U2NET_FILE)  ## Demo admin, demo garments and simulated visitors
 run: demo  ## Start services, migrate, load demo data, then web + worker + beat (Ctrl-C stops all)
 	$(PY) -m stylesite.run
 
-test: services $(U2NET_FILE)  ## Run the whole test suite against real Postgres+pgvector and Redis
+test: services $(U2NET_FILE)  ## Import contracts (.importlinter), then the whole suite on real Postgres+pgvector and Redis
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: services $(U2NET_FILE)  ## Print the benchmark tables (bench/*.py)

@@ -43,10 +43,16 @@ from django.utils import timezone  # noqa: E402
 from catalog.models import Collection, Item, ItemImage  # noqa: E402
 from catalog.services import collection_create  # noqa: E402
 from ml.preferences import Hybrid, ItemCF, UserCF, evaluate, simulate_tastes  # noqa: E402
-from recommender.models import ActiveEmbeddingModel, Embedding, EmbeddingModel, ServedPredictor, Vote  # noqa: E402
-from recommender.models import VoterProfile  # noqa: E402
-from recommender.preference_selectors import collection_matrix, served_predictor  # noqa: E402
-from recommender.preference_services import voter_ensure  # noqa: E402
+from recommender.models import (  # noqa: E402
+    ActiveEmbeddingModel,
+    Embedding,
+    EmbeddingModel,
+    ServedPredictor,
+    Vote,
+    VoterProfile,  # noqa: E402
+)
+from recommender.preferences.selectors import collection_matrix, served_predictor  # noqa: E402
+from recommender.preferences.services import voter_ensure  # noqa: E402
 
 BENCH_SLUG = "prefs-bench"
 BENCH_MODEL = "prefs-bench-vectors"

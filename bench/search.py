@@ -42,9 +42,9 @@ from django.utils import timezone  # noqa: E402
 
 from catalog.models import Collection, Item, ItemImage  # noqa: E402
 from catalog.services import collection_create  # noqa: E402
+from recommender.embeddings import active_model  # noqa: E402
 from recommender.models import ActiveEmbeddingModel, Embedding, EmbeddingModel  # noqa: E402
 from recommender.models.embeddings import NearestFilters  # noqa: E402
-from recommender.services import active_model  # noqa: E402
 
 BENCH_SLUG = "search-bench"
 BENCH_MODEL = "bench-real-plus-synthetic"

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 
 
 class Collection(models.Model):
@@ -88,7 +91,25 @@ class Item(models.Model):
         return images[0] if images else None
 
 
+def stuck_cutoff(now: datetime | None = None) -> datetime:
+    """A pending/processing image whose status is older than this is stuck (e.g. its worker died)."""
+    return (now or timezone.now()) - timedelta(seconds=settings.STYLESITE_STUCK_AFTER_SECONDS)
+
+
+class ItemImageQuerySet(models.QuerySet):
+    def stuck(self, now: datetime | None = None) -> ItemImageQuerySet:
+        """Images that waited in pending/processing longer than ``STYLESITE_STUCK_AFTER_SECONDS``."""
+        return self.filter(status__in=[ItemImage.Status.PENDING, ItemImage.Status.PROCESSING],
+                           status_changed__lt=stuck_cutoff(now))
+
+
 class ItemImage(models.Model):
+    """One photo of an item and its pipeline state.
+
+    The state changes only through ``catalog.services`` (``image_claim``, ``image_release``,
+    ``image_fail``, ``image_mark_pending``) and the pipeline's ``image_mark_ready``.
+    """
+
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
         PROCESSING = "processing", "Processing"
@@ -115,6 +136,8 @@ class ItemImage(models.Model):
     sha256 = models.CharField(max_length=64)
     position = models.PositiveSmallIntegerField(default=0)
     created = models.DateTimeField(auto_now_add=True)
+
+    objects = ItemImageQuerySet.as_manager()
 
     class Meta:
         ordering = ["position", "id"]

@@ -9,13 +9,14 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.text import slugify
 
 from ml.images import ImageRejected, decode_image, make_thumbnail, sha256_of
 from stylesite.exceptions import InvalidInput
 
-from .models import Collection, Item, ItemImage
+from .models import Collection, Item, ItemImage, stuck_cutoff
 from .signals import image_added
 
 
@@ -108,6 +109,76 @@ def item_create_with_image(*, collection: Collection, fields: ItemFields, data: 
         item = item_create(collection=collection, fields=fields)
         image_add(item=item, data=data, filename=filename)
     return item
+
+
+def image_claim(image_id: int) -> ItemImage | None:
+    """Move a pending (or long-stuck) image to processing; None when someone else has it or it is done."""
+    now = timezone.now()
+    claimed = ItemImage.objects.filter(pk=image_id).filter(
+        Q(status=ItemImage.Status.PENDING)
+        | Q(status=ItemImage.Status.PROCESSING, status_changed__lt=stuck_cutoff(now))
+    ).update(status=ItemImage.Status.PROCESSING, status_changed=now, attempts=F("attempts") + 1)
+    if not claimed:
+        return None
+    return ItemImage.objects.select_related("item", "collection").get(pk=image_id)
+
+
+def image_release(image_id: int) -> None:
+    """Hand a claimed image back to the queue after a transient error (the retry claims it again)."""
+    ItemImage.objects.filter(pk=image_id, status=ItemImage.Status.PROCESSING).update(
+        status=ItemImage.Status.PENDING, status_changed=timezone.now()
+    )
+
+
+def image_fail(image_id: int, reason: str) -> None:
+    """Mark an image failed with a reason a curator can read (shown in the admin and the API)."""
+    ItemImage.objects.filter(pk=image_id).update(
+        status=ItemImage.Status.FAILED, error=reason[:2000], status_changed=timezone.now()
+    )
+
+
+def image_mark_ready(image_id: int, *, mask: str, cutout: str, foreground_share: float | None,
+                     suspect: bool) -> None:
+    """Record a processed image (call inside the transaction that stores its vector)."""
+    ItemImage.objects.filter(pk=image_id).update(
+        status=ItemImage.Status.READY, error="", status_changed=timezone.now(),
+        mask=mask, cutout=cutout, foreground_share=foreground_share, suspect=suspect,
+    )
+
+
+def images_requeue_stuck(*, processing_only: bool, limit: int) -> list[int]:
+    """Send images stuck past the bound back to pending; returns their ids (the caller queues them)."""
+    stuck = ItemImage.objects.stuck()
+    if processing_only:
+        stuck = stuck.filter(status=ItemImage.Status.PROCESSING)
+    ids = list(stuck.values_list("pk", flat=True)[:limit])
+    ItemImage.objects.filter(pk__in=ids).update(status=ItemImage.Status.PENDING, status_changed=timezone.now())
+    return ids
+
+
+def item_relabel(item: Item, label: str) -> Item:
+    """Change an item's label (a curator's correction); the next classifier job sees the new label."""
+    label = label.strip()
+    if not label or len(label) > 100:
+        raise InvalidInput("a label needs 1 to 100 characters")
+    Item.objects.filter(pk=item.pk).update(label=label, updated=timezone.now())
+    item.label = label
+    return item
+
+
+def item_merge(*, keep: Item, drop: Item) -> Item:
+    """Move ``drop``'s images to ``keep`` (after its own) and delete ``drop``.
+
+    Rows of other apps that point at ``drop`` must be moved by their owner first, in the same
+    transaction: whatever still points at it is deleted with it by cascade.
+    """
+    with transaction.atomic():
+        offset = keep.images.count()
+        for image in drop.images.order_by("position", "id"):
+            ItemImage.objects.filter(pk=image.pk).update(item=keep, position=offset + image.position)
+        Item.objects.filter(pk=keep.pk).update(updated=timezone.now())
+        drop.delete()
+    return keep
 
 
 def image_mark_pending(images: list[ItemImage] | None = None, *, ids: list[int] | None = None) -> int:

@@ -1,45 +1,4 @@
-from django.contrib import admin
+"""Django's admin autodiscovery imports this module; each area registers its own classes."""
+from .apps import import_area_modules
 
-from .models import ActiveEmbeddingModel, Embedding, EmbeddingModel, Vote
-
-
-@admin.register(EmbeddingModel)
-class EmbeddingModelAdmin(admin.ModelAdmin):
-    list_display = ["name", "version", "dimension", "vectors", "created"]
-    readonly_fields = ["name", "version", "dimension", "created"]
-
-    @admin.display(description="Vectors")
-    def vectors(self, obj: EmbeddingModel) -> int:
-        return obj.embeddings.count()
-
-
-@admin.register(ActiveEmbeddingModel)
-class ActiveEmbeddingModelAdmin(admin.ModelAdmin):
-    list_display = ["collection", "model", "activated"]
-    readonly_fields = ["collection", "model", "activated"]
-
-    def has_add_permission(self, request) -> bool:
-        return False  # switching goes through `reembed --activate`, after a full backfill
-
-
-@admin.register(Embedding)
-class EmbeddingAdmin(admin.ModelAdmin):
-    list_display = ["image", "item", "model", "created"]
-    list_filter = ["model"]
-    raw_id_fields = ["image", "item"]
-    exclude = ["vector"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-
-@admin.register(Vote)
-class VoteAdmin(admin.ModelAdmin):
-    list_display = ["user", "item", "value", "source", "split", "updated"]
-    list_filter = ["value", "source", "split", "item__collection"]
-    search_fields = ["user__username", "item__title"]
-    raw_id_fields = ["user", "item"]
-
-
-# Each area registers its own admin classes.
-from . import admin_preferences, admin_search, admin_styles  # noqa: E402,F401
+import_area_modules("admin")

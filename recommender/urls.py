@@ -1,5 +1,7 @@
-"""Recommender URLs, gathered from each area's module."""
-from . import preference_urls, search_urls, style_urls
+"""Recommender URLs, gathered from each area's ``urls``: ``pages`` under the site root, ``api`` under /api/."""
+from .preferences import urls as preference_urls
+from .search import urls as search_urls
+from .styles import urls as style_urls
 
 app_name = "recommender"
 urlpatterns = search_urls.pages + preference_urls.pages + style_urls.pages

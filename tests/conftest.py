@@ -33,6 +33,7 @@ def clothing_photos(label: str, n: int, split: str = "train") -> list[Path]:
 @pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path_factory):
     settings.MEDIA_ROOT = tmp_path_factory.mktemp("media")
+    settings.STYLESITE_ARTIFACT_DIR = tmp_path_factory.mktemp("artifacts")
 
 
 @pytest.fixture(scope="session", autouse=True)

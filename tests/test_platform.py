@@ -6,7 +6,7 @@ import sys
 
 from django.conf import settings
 
-from recommender.tasks import sweep_stuck_images_task
+from recommender.pipeline.tasks import sweep_stuck_images_task
 
 
 def test_celery_round_trip_through_the_real_broker(worker):

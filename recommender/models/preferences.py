@@ -60,3 +60,23 @@ class ServedPredictor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.collection}: {self.name}"
+
+
+class PreferenceModel(models.Model):
+    """A collection's served predictor as last fitted (in Celery) on all its votes: a versioned artifact.
+
+    The artifact holds the predictor and the vector matrix it was fitted on (item ids and their
+    vectors), so a web process needs nothing else to answer from it.
+    """
+
+    collection = models.OneToOneField(Collection, on_delete=models.CASCADE, related_name="preference_model")
+    name = models.CharField(max_length=30)
+    version = models.PositiveIntegerField(default=1)
+    matrix_key = models.CharField(max_length=100, help_text="Active model, vector count and newest vector id.")
+    votes = models.PositiveIntegerField(default=0)
+    artifact = models.CharField(max_length=300)
+    fit_seconds = models.FloatField(default=0.0)
+    fitted = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.collection}: {self.name} v{self.version}"

@@ -136,7 +136,7 @@ class StyleClassifier(models.Model):
     version = models.PositiveIntegerField()
     kind = models.CharField(max_length=20)
     fingerprint = models.CharField(max_length=64)
-    artifact = models.CharField(max_length=500, help_text="Path under STYLESITE_MODEL_CACHE.")
+    artifact = models.CharField(max_length=500, help_text="Path under STYLESITE_ARTIFACT_DIR.")
     classes = models.JSONField(default=list)
     candidates = models.JSONField(default=list)
     validation = models.JSONField(default=dict)
@@ -169,7 +169,7 @@ class StylePrediction(models.Model):
 
 
 class Mislabel(StylePrediction):
-    """Admin view of predictions that disagree with the item's label (see ``admin_styles``)."""
+    """Admin view of predictions that disagree with the item's label (see ``recommender.styles.admin``)."""
 
     class Meta:
         proxy = True

@@ -8,7 +8,7 @@ from django import template
 from catalog.models import Item
 from stylesite.exceptions import DomainError
 
-from ..search_selectors import DEFAULT_K, SearchParams, similar_items
+from ..search.selectors import DEFAULT_K, SearchParams, similar_items
 
 register = template.Library()
 log = logging.getLogger(__name__)

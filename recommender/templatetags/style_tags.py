@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from catalog.models import Item
 
-from ..style_selectors import item_style_guess
+from ..styles.selectors import item_style_guess
 
 register = template.Library()
 

@@ -100,6 +100,8 @@ STYLESITE_BACKGROUND_MODEL = env("STYLESITE_BACKGROUND_MODEL", default="isnet-ge
 STYLESITE_MAX_PIXELS = env.int("STYLESITE_MAX_PIXELS", default=40_000_000)
 STYLESITE_THUMBNAIL_SIZE = env.int("STYLESITE_THUMBNAIL_SIZE", default=320)
 STYLESITE_MODEL_CACHE = Path(env("STYLESITE_MODEL_CACHE", default=str(VAR_DIR / "models")))
+# Models fitted on the catalogue (classifier heads, preference models), versioned files.
+STYLESITE_ARTIFACT_DIR = Path(env("STYLESITE_ARTIFACT_DIR", default=str(VAR_DIR / "artifacts")))
 # Where rembg looks for its ONNX files ($U2NET_HOME/models/<name>/<name>.onnx).
 U2NET_HOME = Path(env("U2NET_HOME", default=str(VAR_DIR / "u2net")))
 # ml/ has no Django settings: rembg and the embedder cache read these from the environment.
@@ -112,6 +114,10 @@ STYLESITE_STUCK_AFTER_SECONDS = env.int("STYLESITE_STUCK_AFTER_SECONDS", default
 STYLESITE_HNSW_EF_SEARCH = env.int("STYLESITE_HNSW_EF_SEARCH", default=80)
 # The feed re-checks a collection's cached vector matrix against the database at most this often.
 STYLESITE_PREFERENCE_RECHECK_SECONDS = env.float("STYLESITE_PREFERENCE_RECHECK_SECONDS", default=5.0)
+# Votes are batched: a collection's preference model is refitted (in Celery) at most this often.
+STYLESITE_PREFERENCE_REFIT_SECONDS = env.int("STYLESITE_PREFERENCE_REFIT_SECONDS", default=5)
+# Fitted models (classifier heads, preference models) one process keeps loaded; the oldest is evicted.
+STYLESITE_ARTIFACT_CACHE_SIZE = env.int("STYLESITE_ARTIFACT_CACHE_SIZE", default=8)
 # Styles: curation flags items whose label the classifier (or the k nearest neighbours' majority)
 # contradicts with at least this confidence; near-duplicates are pairs at or above this cosine.
 STYLESITE_CURATION_NEIGHBOURS = env.int("STYLESITE_CURATION_NEIGHBOURS", default=10)
@@ -148,6 +154,9 @@ SPECTACULAR_SETTINGS = {
 # --- Celery ----------------------------------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6390/0")
 CELERY_BROKER_URL = REDIS_URL
+# One cache shared by every web and worker process (throttle counters, debounce flags).
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                      "KEY_PREFIX": env("STYLESITE_CACHE_PREFIX", default="stylesite")}}
 CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -161,7 +170,7 @@ CELERY_RESULT_EXPIRES = 24 * 60 * 60
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="stylesite")
 CELERY_WORKER_MAX_TASKS_PER_CHILD = env.int("CELERY_WORKER_MAX_TASKS_PER_CHILD", default=0) or None
 CELERY_BEAT_SCHEDULE = {
-    "sweep-stuck-images": {"task": "recommender.tasks.sweep_stuck_images_task", "schedule": 300.0},
+    "sweep-stuck-images": {"task": "recommender.pipeline.tasks.sweep_stuck_images_task", "schedule": 300.0},
 }
 
 LOGGING = {

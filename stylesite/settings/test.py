@@ -6,7 +6,7 @@ runs on one machine never share rows or steal each other's tasks.
 import os
 
 from .base import *  # noqa: F403
-from .base import DATABASES, VAR_DIR
+from .base import CACHES, DATABASES, VAR_DIR
 
 _RUN = os.environ.get("STYLESITE_TEST_RUN", str(os.getpid()))
 DEBUG = False
@@ -14,8 +14,10 @@ SECRET_KEY = "test-only"
 DATABASES["default"]["TEST"] = {"NAME": f"test_stylesite_{_RUN}"}
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 CELERY_TASK_DEFAULT_QUEUE = f"test-{_RUN}"
+CACHES["default"]["KEY_PREFIX"] = f"test-{_RUN}"
 STATIC_ROOT = None  # static files come from the source folders (WHITENOISE_USE_FINDERS)
 MEDIA_ROOT = VAR_DIR / "test-media" / _RUN
+STYLESITE_ARTIFACT_DIR = VAR_DIR / "test-artifacts" / _RUN
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -14,9 +14,9 @@ from PIL import Image
 
 from catalog.models import ItemImage
 from catalog.services import ItemFields, collection_create, item_create
-from recommender import pipeline
 from recommender.models import ActiveEmbeddingModel, Embedding
-from recommender.tasks import process_image_task, sweep_stuck_images_task
+from recommender.pipeline.services import image_process
+from recommender.pipeline.tasks import process_image_task, sweep_stuck_images_task
 from tests.conftest import clothing_photos, image_bytes
 
 
@@ -39,13 +39,13 @@ def jpeg(img: Image.Image, **kwargs) -> bytes:
 def test_image_processed_twice_has_one_embedding(collection, make_item):
     item = make_item()
     image = item.images.get()
-    assert pipeline.image_process(image.pk) == "ready"
-    assert pipeline.image_process(image.pk) == "skipped"
+    assert image_process(image.pk) == "ready"
+    assert image_process(image.pk) == "skipped"
     image.refresh_from_db()
     assert image.status == "ready" and image.error == ""
     # Even forced back through the pipeline, the (image, model) key keeps one row.
     ItemImage.objects.filter(pk=image.pk).update(status="pending")
-    assert pipeline.image_process(image.pk) == "ready"
+    assert image_process(image.pk) == "ready"
     vectors = Embedding.objects.filter(image=image)
     assert vectors.count() == 1
     vector = np.array(vectors.get().vector)
@@ -73,13 +73,13 @@ def test_bad_files_fail_once_with_a_reason_and_write_nothing(collection, name):
     data = bomb_png() if name == "bomb.png" else BAD_FILES[name]()
     image = raw_image(collection, data, name)
     started = time.perf_counter()
-    assert pipeline.image_process(image.pk) == "failed"
+    assert image_process(image.pk) == "failed"
     assert time.perf_counter() - started < 5
     image.refresh_from_db()
     assert image.status == "failed" and len(image.error) > 10
     assert not image.mask and not Embedding.objects.filter(image=image).exists()
     # A bad image stays failed: it is not claimed again.
-    assert pipeline.image_process(image.pk) == "skipped"
+    assert image_process(image.pk) == "skipped"
 
 
 @pytest.mark.django_db
@@ -89,7 +89,7 @@ def test_cmyk_and_16_bit_images_are_normalised_and_embedded(collection):
     Image.fromarray((np.linspace(0, 65535, 64 * 64).reshape(64, 64)).astype(np.uint16)).save(sixteen, "PNG")
     for data, name in ((cmyk, "cmyk.jpg"), (sixteen.getvalue(), "deep.png")):
         image = raw_image(collection, data, name)
-        assert pipeline.image_process(image.pk) == "ready", ItemImage.objects.get(pk=image.pk).error
+        assert image_process(image.pk) == "ready", ItemImage.objects.get(pk=image.pk).error
 
 
 @pytest.mark.django_db
@@ -100,7 +100,7 @@ def test_background_removal_on_a_rotated_real_photo_keeps_orientation_and_a_sane
     exif[0x0112] = 6  # stored rotated: viewers turn it 90° clockwise
     rotated = jpeg(photo.transpose(Image.Transpose.ROTATE_90), exif=exif)
     image = raw_image(cut, rotated, "rotated.jpg")
-    assert pipeline.image_process(image.pk) == "ready", ItemImage.objects.get(pk=image.pk).error
+    assert image_process(image.pk) == "ready", ItemImage.objects.get(pk=image.pk).error
     image.refresh_from_db()
     with image.cutout.open("rb") as fh:
         cutout = Image.open(fh)
@@ -116,9 +116,9 @@ def test_sweep_requeues_an_image_a_killed_worker_left_in_processing(make_item, s
     image = make_item().images.get()
     long_ago = timezone.now() - timedelta(seconds=settings.STYLESITE_STUCK_AFTER_SECONDS + 5)
     ItemImage.objects.filter(pk=image.pk).update(status="processing", status_changed=long_ago)
-    assert pipeline.image_process(image.pk) == "ready"  # a redelivered task may reclaim it too
+    assert image_process(image.pk) == "ready"  # a redelivered task may reclaim it too
     ItemImage.objects.filter(pk=image.pk).update(status="processing", status_changed=timezone.now())
-    assert pipeline.image_process(image.pk) == "skipped"  # a live claim is respected
+    assert image_process(image.pk) == "skipped"  # a live claim is respected
 
 
 def wait_until_ready(image_id: int, seconds: float = 60) -> bool:
@@ -151,7 +151,7 @@ def test_end_to_end_through_the_worker_and_the_sweep(worker, make_item):
 def test_reembed_backfills_then_switches_and_searches_never_mix(collection, make_item):
     images = [make_item(label=label).images.get() for label in ("dress", "hat", "skirt")]
     for image in images:
-        pipeline.image_process(image.pk)
+        image_process(image.pk)
     before = ActiveEmbeddingModel.objects.get(collection=collection).model
     out = io.StringIO()
     call_command("reembed", collection="garments", model="resnet18-untrained", stdout=out, verbosity=0)

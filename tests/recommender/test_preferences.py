@@ -14,9 +14,17 @@ from django.core.management.base import CommandError
 from rest_framework.test import APIClient
 
 from catalog.models import Item, ItemImage
-from recommender.models import Embedding, EmbeddingModel, PreferenceReport, ServedPredictor, Vote, VoterProfile
-from recommender.preference_services import vote_upsert
-from recommender.services import active_model_switch
+from recommender.embeddings import active_model_switch
+from recommender.models import (
+    Embedding,
+    EmbeddingModel,
+    PreferenceReport,
+    ServedPredictor,
+    Vote,
+    VoterProfile,
+)
+from recommender.preferences.fitting import preference_model_fit
+from recommender.preferences.services import vote_upsert
 
 DIM = 16
 
@@ -49,7 +57,9 @@ def client_for(user) -> APIClient:
 
 @pytest.fixture
 def catalogue(collection):
-    return vector_catalogue(collection)
+    items = vector_catalogue(collection)
+    preference_model_fit(collection)  # what the Celery task does after votes or new vectors
+    return items
 
 
 def by_label(items, label):
@@ -184,10 +194,9 @@ def test_simulation_is_idempotent_and_evaluation_serves_the_best(collection, cat
     assert report.roc_svg.startswith("<svg") and "item_cf AUC" in report.roc_svg
     assert ServedPredictor.objects.get().name == report.best
 
-    from recommender import preference_selectors as selectors
+    from recommender.preferences import selectors
 
-    matrix = selectors.collection_matrix(collection)
-    assert selectors.served_predictor(collection, matrix, wait=True).name == report.best
+    assert preference_model_fit(collection).name == report.best
     visitor = VoterProfile.objects.filter(kind="simulated").first().user
     assert len(selectors.feed(visitor, collection, 5)) == 5
     assert selectors.predictor_in_use(collection) == report.best

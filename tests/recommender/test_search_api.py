@@ -12,8 +12,8 @@ from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 from PIL import Image
 
 from catalog.models import Item, ItemImage
-from recommender import pipeline
 from recommender.models import Embedding
+from recommender.pipeline.services import image_process
 from tests.conftest import clothing_photos
 from tests.recommender.test_search_nearest import put, unit, vector_model
 
@@ -31,7 +31,7 @@ def garments(collection, make_item):
     for label in ("dress", "shoes", "pants"):
         for path in clothing_photos(label, 3):
             item = make_item(label=label, gender="W" if label == "dress" else "U", data=path.read_bytes())
-            assert pipeline.image_process(item.images.get().pk) == "ready"
+            assert image_process(item.images.get().pk) == "ready"
             items.append(item)
     return items
 
@@ -46,7 +46,7 @@ def _fresh_throttle():
 @pytest.mark.django_db
 def test_similar_items_api_shape_filters_and_limits(api_client, collection, make_item):
     model = vector_model()
-    from recommender.services import active_model_switch
+    from recommender.embeddings import active_model_switch
 
     active_model_switch(collection, model)
     items = [make_item(label="dress" if i % 2 else "skirt", gender="W") for i in range(8)]
@@ -159,7 +159,7 @@ def test_photo_search_cuts_out_when_the_collection_does(api_client, make_item):
     cut = collection_create(name="Cut", slug="cut", remove_background=True)
     for label in ("dress", "shoes"):
         item = make_item(label=label, data=clothing_photos(label, 1)[0].read_bytes(), target=cut)
-        assert pipeline.image_process(item.images.get().pk) == "ready"
+        assert image_process(item.images.get().pk) == "ready"
     photo = clothing_photos("shoes", 1, split="validation")[0]
 
     response = api_client.post(SEARCH, {"image": photo.open("rb"), "collection": "cut", "k": 2}, format="multipart")

@@ -6,22 +6,19 @@ import pytest
 from django.db import connection, transaction
 
 from catalog.models import Item, ItemImage
+from recommender.embeddings import active_model_switch, embeddings_upsert
+from recommender.embeddings.services import hnsw_index_ensure
 from recommender.models import Embedding, EmbeddingModel
 from recommender.models.embeddings import NearestFilters
-from recommender.search_selectors import SearchParams, similar_items
-from recommender.services import active_model_switch, embeddings_upsert
+from recommender.search.selectors import SearchParams, similar_items
 
 DIM = 8
 
 
 def vector_model(name: str = "test-vectors", dim: int = DIM) -> EmbeddingModel:
-    """A model row with its partial HNSW index, built like ``services.embedding_model_ensure`` builds it."""
+    """A model row with its partial HNSW index, made by the ensure step."""
     model = EmbeddingModel.objects.create(name=name, version="t1", dimension=dim)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"CREATE INDEX {model.index_name} ON recommender_embedding "
-            f"USING hnsw ((vector::halfvec({dim})) halfvec_cosine_ops) WHERE model_id = {model.pk}"
-        )
+    hnsw_index_ensure(model)
     return model
 
 

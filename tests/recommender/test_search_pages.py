@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recommender import pipeline
-from recommender.services import active_model_switch
+from recommender.embeddings import active_model_switch
+from recommender.pipeline.services import image_process
 from tests.conftest import clothing_photos
 from tests.recommender.test_search_nearest import put, unit, vector_model
 
@@ -63,7 +63,7 @@ def test_upload_a_photo_and_see_results_in_chromium(live_server, transactional_d
     for label in ("shoes", "dress"):
         for path in clothing_photos(label, 2):
             item = make_item(label=label, data=path.read_bytes())
-            assert pipeline.image_process(item.images.get().pk) == "ready"
+            assert image_process(item.images.get().pk) == "ready"
     photo = tmp_path / "phone-photo.jpg"
     shutil.copy(clothing_photos("shoes", 1, split="validation")[0], photo)
     # Playwright's sync API runs an event loop in this thread; the live server's DB work is elsewhere.

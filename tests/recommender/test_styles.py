@@ -9,12 +9,18 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from catalog.models import Item, ItemImage
-from recommender import style_services as services
+from recommender.embeddings import collection_embedding_ensure, embeddings_upsert
 from recommender.models import (
-    CoherenceRating, Embedding, ItemStyle, NearDuplicate, StyleCluster, StyleClustering, StyleJob,
+    CoherenceRating,
+    Embedding,
+    ItemStyle,
+    NearDuplicate,
+    StyleCluster,
+    StyleClustering,
+    StyleJob,
 )
-from recommender.services import active_model, embeddings_upsert
-from recommender.style_selectors import mislabels
+from recommender.styles import clustering, curation, jobs, services
+from recommender.styles.selectors import mislabels
 
 DIM = 1280
 
@@ -33,7 +39,7 @@ def blob_vectors(sizes: list[int], seed: int = 0, spread: float = 0.25) -> list[
 
 def embed(items: list[Item], vectors: list[np.ndarray]) -> None:
     """Give items known vectors under the collection's active model and mark their images ready."""
-    model = active_model(items[0].collection)
+    model = collection_embedding_ensure(items[0].collection)
     embeddings_upsert([Embedding(image=item.images.first(), item=item, model=model, vector=v.tolist())
                        for item, v in zip(items, vectors)])
     ItemImage.objects.filter(item__in=items).update(status=ItemImage.Status.READY)
@@ -50,10 +56,10 @@ def three_styles(make_item):
 
 @pytest.mark.django_db
 def test_cluster_job_writes_every_item_a_cluster_and_a_place(collection, three_styles):
-    job = StyleJob.objects.create(collection=collection, kind="cluster", params=services.style_job_params(
+    job = StyleJob.objects.create(collection=collection, kind="cluster", params=jobs.style_job_params(
         "cluster", {"map_method": "pca", "k_min": 2, "k_max": 8}))
-    assert services.style_job_run(job.pk) == "done"
-    assert services.style_job_run(job.pk) == "skipped"  # a finished job is never run twice
+    assert jobs.style_job_run(job.pk) == "done"
+    assert jobs.style_job_run(job.pk) == "skipped"  # a finished job is never run twice
     job.refresh_from_db()
     assert job.progress == 1.0 and job.result["k"] == 3
     clustering = StyleClustering.objects.get(collection=collection)
@@ -69,13 +75,13 @@ def test_cluster_job_writes_every_item_a_cluster_and_a_place(collection, three_s
 
 @pytest.mark.django_db
 def test_reclustering_replaces_the_result_and_keeps_curator_names(collection, three_styles, make_item):
-    services.clustering_run(collection, map_method="pca", k_max=6)
+    clustering.clustering_run(collection, map_method="pca", k_max=6)
     dresses = StyleCluster.objects.get(collection=collection, name="dress 90%")
     services.cluster_rename(dresses, "Summer dresses")
     # New items join the shoes blob; the dress blob is unchanged, so its name survives.
     extra = [make_item(label="shoes") for _ in range(3)]
     embed(extra, blob_vectors([10, 10, 13])[30:])
-    services.clustering_run(collection, map_method="pca", k_max=6)
+    clustering.clustering_run(collection, map_method="pca", k_max=6)
     clusters = StyleCluster.objects.filter(collection=collection)
     assert clusters.count() == 3 and not clusters.filter(pk=dresses.pk).exists()
     renamed = clusters.get(name="Summer dresses")
@@ -85,16 +91,22 @@ def test_reclustering_replaces_the_result_and_keeps_curator_names(collection, th
 
 @pytest.mark.django_db
 def test_clustering_without_vectors_fails_the_job_with_a_reason(collection, make_item):
-    make_item()
+    items = [make_item(), make_item()]
     job = StyleJob.objects.create(collection=collection, kind="cluster", params={"map_method": "pca"})
-    assert services.style_job_run(job.pk) == "failed"
+    assert jobs.style_job_run(job.pk) == "failed"
+    job.refresh_from_db()
+    assert "no embedding model set up yet" in job.error
+
+    embed(items, blob_vectors([2]))
+    job = StyleJob.objects.create(collection=collection, kind="cluster", params={"map_method": "pca"})
+    assert jobs.style_job_run(job.pk) == "failed"
     job.refresh_from_db()
     assert "clustering needs 3 or more" in job.error
 
 
 @pytest.mark.django_db
 def test_export_has_one_row_per_clustered_item(collection, three_styles, tmp_path, client):
-    services.clustering_run(collection, map_method="pca", k_max=5)
+    clustering.clustering_run(collection, map_method="pca", k_max=5)
     out = tmp_path / "styles.csv"
     call_command("export_styles", "--collection", collection.slug, str(out))
     rows = list(csv.DictReader(out.open()))
@@ -160,7 +172,7 @@ def test_coherence_rating_is_stored_once_per_user_and_set(collection, three_styl
 
     from django.contrib.auth.models import Group
 
-    services.clustering_run(collection, map_method="pca", k_max=5)
+    clustering.clustering_run(collection, map_method="pca", k_max=5)
     visitor.groups.add(Group.objects.create(name="students"))
     shown = services.coherence_set_next(collection, visitor, random.Random(1))
     assert 4 <= shown.items.count() <= 6
@@ -195,7 +207,7 @@ def test_curation_finds_a_planted_mislabel_and_a_planted_duplicate(collection, m
     vectors = blob_vectors([13, 12], spread=0.3)  # the 13th of the dress blob goes to the planted item
     near = vectors[0] + 0.002 * np.random.default_rng(7).normal(size=DIM).astype(np.float32)
     embed([*items, planted, twin], [*vectors[:12], *vectors[13:], vectors[12], near / np.linalg.norm(near)])
-    result = services.classifier_run(collection)
+    result = curation.classifier_run(collection)
     assert result["retrained"] and result["test_accuracy"] == 1.0
     flagged = list(mislabels(collection))
     assert flagged and flagged[0].item == planted and flagged[0].label == "dress"
@@ -218,21 +230,21 @@ def test_curation_finds_a_planted_mislabel_and_a_planted_duplicate(collection, m
 def test_duplicate_keep_closes_the_pair_once(collection, make_item):
     a, b = make_item(), make_item()
     pair = NearDuplicate.objects.create(collection=collection, first=a, second=b, similarity=0.99)
-    assert services.duplicate_resolve(pair, "keep").resolution == "kept"
+    assert curation.duplicate_resolve(pair, "keep").resolution == "kept"
     from stylesite.exceptions import Conflict, InvalidInput
 
     with pytest.raises(Conflict):
-        services.duplicate_resolve(pair, "keep")
+        curation.duplicate_resolve(pair, "keep")
     other = NearDuplicate.objects.create(collection=collection, first=b, second=a, similarity=0.99)
     with pytest.raises(InvalidInput):
-        services.duplicate_resolve(other, "destroy")
+        curation.duplicate_resolve(other, "destroy")
     assert Item.objects.filter(pk__in=[a.pk, b.pk]).count() == 2
 
 
 @pytest.mark.django_db
 def test_pages_render(collection, three_styles, client, visitor, staff_user):
-    services.clustering_run(collection, map_method="pca", k_max=5)
-    services.classifier_run(collection)
+    clustering.clustering_run(collection, map_method="pca", k_max=5)
+    curation.classifier_run(collection)
     cluster = StyleCluster.objects.filter(collection=collection).first()
     assert client.get(reverse("recommender:styles")).status_code == 200
     page = client.get(reverse("recommender:style-map", args=[collection.slug]))
@@ -288,8 +300,8 @@ def test_admin_shows_clusters_coherence_jobs_and_classifier_reports(collection, 
 
     for i, item in enumerate(three_styles):
         Item.objects.filter(pk=item.pk).update(split={3: "validation", 4: "test"}.get(i % 5, "train"))
-    services.clustering_run(collection, map_method="pca", k_max=5)
-    services.classifier_run(collection)
+    clustering.clustering_run(collection, map_method="pca", k_max=5)
+    curation.classifier_run(collection)
     cluster = StyleCluster.objects.filter(collection=collection).first()
     rated = CoherenceSet.objects.create(collection=collection, cluster=cluster)
     services.coherence_rate(user=visitor, set_id=rated.pk, score="5")

@@ -9,10 +9,11 @@ import pytest
 from django.urls import reverse
 
 from catalog.models import Item
-from recommender import pipeline
-from recommender import style_services as services
+from catalog.services import item_relabel
 from recommender.models import StyleClassifier, StylePrediction
-from recommender.style_selectors import style_guess_for_vector
+from recommender.pipeline.services import image_process
+from recommender.styles import curation
+from recommender.styles.selectors import style_guess_for_vector
 from tests.conftest import clothing_photos
 
 LABELS = ("dress", "hat", "pants", "shoes")
@@ -27,29 +28,28 @@ def demo_items(make_item):
             for path in clothing_photos(label, n, split):
                 items.append(make_item(label=label, split=split, data=path.read_bytes()))
     for item in items:
-        assert pipeline.image_process(item.images.get().pk) == "ready"
+        assert image_process(item.images.get().pk) == "ready"
     return items
 
 
 @pytest.mark.django_db
 def test_classifier_beats_majority_and_is_retrained_only_when_inputs_change(
         collection, demo_items, settings, tmp_path, api_client):
-    settings.STYLESITE_MODEL_CACHE = tmp_path
-    first = services.classifier_run(collection)
+    first = curation.classifier_run(collection)
     test_labels = [i.label for i in demo_items if i.split == "test"]
     majority_rate = Counter(test_labels).most_common(1)[0][1] / len(test_labels)
     assert first["retrained"] and first["version"] == 1
     assert first["test_accuracy"] >= majority_rate + 0.5  # 0.25 for four balanced labels
     classifier = StyleClassifier.objects.get()
-    assert (Path(settings.STYLESITE_MODEL_CACHE) / classifier.artifact).is_file()
+    assert (Path(settings.STYLESITE_ARTIFACT_DIR) / classifier.artifact).is_file()
     assert classifier.test["n"] == len(test_labels) and len(classifier.test["confusion"]) == len(LABELS)
 
-    again = services.classifier_run(collection)
+    again = curation.classifier_run(collection)
     assert not again["retrained"] and again["version"] == 1 and StyleClassifier.objects.count() == 1
 
     # A curator's relabel changes the training labels: a new version is trained.
-    services.item_relabel(next(i for i in demo_items if i.split == "train"), "hat")
-    third = services.classifier_run(collection)
+    item_relabel(next(i for i in demo_items if i.split == "train"), "hat")
+    third = curation.classifier_run(collection)
     assert third["retrained"] and third["version"] == 2
 
     body = api_client.get(reverse("api-classifier"), {"collection": collection.slug}).json()

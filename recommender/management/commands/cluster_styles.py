@@ -4,7 +4,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from catalog.models import Collection
 from recommender.models import StyleJob
-from recommender.style_services import MAP_METHODS, style_job_params, style_job_run
+from recommender.styles.clustering import MAP_METHODS
+from recommender.styles.jobs import style_job_params, style_job_run
 from stylesite.exceptions import DomainError
 
 

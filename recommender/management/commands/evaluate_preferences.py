@@ -5,8 +5,8 @@ import math
 from django.core.management.base import BaseCommand, CommandError
 
 from catalog.models import Collection
-from recommender.preference_selectors import PREDICTORS
-from recommender.preference_services import preferences_evaluate
+from recommender.preferences.fitting import PREDICTORS
+from recommender.preferences.services import preferences_evaluate
 from stylesite.exceptions import DomainError
 
 REFERENCE_ACCURACY = 0.776

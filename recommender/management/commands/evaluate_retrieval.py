@@ -8,9 +8,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from catalog.models import Collection, Item
+from recommender.embeddings import active_model, embedding_model_ensure
 from recommender.models import Embedding, EmbeddingModel, RetrievalReport
 from recommender.models.embeddings import NearestFilters
-from recommender.services import active_model, embedding_model_ensure
 
 
 def _ints(text: str) -> list[int]:

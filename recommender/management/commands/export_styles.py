@@ -6,7 +6,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from catalog.models import Collection
-from recommender.style_selectors import EXPORT_HEADER, export_rows
+from recommender.styles.selectors import EXPORT_HEADER, export_rows
 
 
 class Command(BaseCommand):

@@ -5,7 +5,11 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from catalog.models import Collection
-from recommender.preference_services import parse_votes_csv, parse_votes_json_dir, votes_import
+from recommender.preferences.services import (
+    parse_votes_csv,
+    parse_votes_json_dir,
+    votes_import,
+)
 from stylesite.exceptions import DomainError
 
 

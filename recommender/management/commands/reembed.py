@@ -4,9 +4,13 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from catalog.models import Collection, ItemImage
-from recommender import pipeline
+from recommender.embeddings import (
+    active_model_switch,
+    embedding_model_ensure,
+    embeddings_upsert,
+)
 from recommender.models import Embedding
-from recommender.services import active_model_switch, embedding_model_ensure, embeddings_upsert
+from recommender.pipeline import PermanentFailure, stored_crop
 
 
 class Command(BaseCommand):
@@ -48,9 +52,9 @@ class Command(BaseCommand):
                 batch, crops = [], []
                 for image in todo[start:start + batch_size]:
                     try:
-                        crops.append(pipeline.stored_crop(image, embedder.spec.input_size))
+                        crops.append(stored_crop(image, embedder.spec.input_size))
                         batch.append(image)
-                    except pipeline.PermanentFailure as exc:
+                    except PermanentFailure as exc:
                         failed_ids.add(image.pk)
                         self.stderr.write(f"image {image.pk}: {exc}")
                 if batch:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from catalog.models import Collection
-from recommender.preference_services import visitors_simulate
+from recommender.preferences.services import visitors_simulate
 from stylesite.exceptions import DomainError
 
 

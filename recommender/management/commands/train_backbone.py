@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from catalog.models import Collection, Item, ItemImage
-from recommender.services import embedding_model_ensure
+from recommender.embeddings import embedding_model_ensure
 
 
 class Command(BaseCommand):

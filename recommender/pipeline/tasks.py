@@ -1,0 +1,63 @@
+"""Celery tasks of the pipeline: thin wrappers over ``services``, safe to run twice."""
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+from django.db import DatabaseError, InterfaceError, OperationalError
+from kombu.exceptions import OperationalError as BrokerError
+from redis.exceptions import RedisError
+
+from catalog.services import image_fail, image_release, images_requeue_stuck
+
+from . import services
+
+log = logging.getLogger(__name__)
+TRANSIENT = (OperationalError, InterfaceError, BrokerError, RedisError)
+# The sweep re-queues at most this many images per run; the next run takes the rest.
+SWEEP_BATCH = 10_000
+
+
+@shared_task(bind=True, max_retries=5, acks_late=True)
+def process_image_task(self, image_id: int) -> str:
+    try:
+        return services.image_process(image_id)
+    except TRANSIENT as exc:
+        image_release(image_id)
+        raise self.retry(exc=exc, countdown=min(300, 5 * 2 ** self.request.retries))
+    except DatabaseError:
+        raise
+    except Exception as exc:
+        # An unexpected error: fail the image with a reason rather than loop on it.
+        log.exception("image %s failed in the pipeline", image_id)
+        image_fail(image_id, f"internal error: {type(exc).__name__}: {exc}")
+        return "failed"
+
+
+def image_enqueue(image_id: int) -> None:
+    """Queue the pipeline for one image. If the broker is down the image stays pending and the
+    periodic sweep queues it later."""
+    try:
+        process_image_task.delay(image_id)
+    except Exception:
+        log.warning("could not queue image %s; the sweep will retry", image_id, exc_info=True)
+
+
+def _queue_length() -> int:
+    import redis
+
+    return int(redis.Redis.from_url(settings.CELERY_BROKER_URL).llen(settings.CELERY_TASK_DEFAULT_QUEUE))
+
+
+@shared_task
+def sweep_stuck_images_task() -> int:
+    """Re-queue images stuck in pending/processing longer than the bound (e.g. a killed worker).
+
+    Pending images may simply be waiting their turn in a long queue; then only the ones a worker
+    took and never finished are reclaimed.
+    """
+    ids = images_requeue_stuck(processing_only=_queue_length() > 0, limit=SWEEP_BATCH)
+    for image_id in ids:
+        process_image_task.delay(image_id)
+    return len(ids)

@@ -1,0 +1,197 @@
+"""Similarity-search API: look-alikes of an item, and search by photo. Thin views over selectors."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.files.uploadhandler import FileUploadHandler, StopUpload
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+)
+from rest_framework import permissions, serializers
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from catalog.models import Collection
+from catalog.serializers import ItemSerializer
+from stylesite.exceptions import InvalidInput
+
+from ..styles import style_guess_for_vector
+from .selectors import (
+    MAX_K,
+    facets,
+    item_for_search,
+    nearest_items,
+    search_params,
+    similar_items,
+)
+from .services import crop_parse, query_image_embed, upload_check_size
+
+
+class CappedUploadHandler(FileUploadHandler):
+    """Stops keeping a file once it passes STYLESITE_UPLOAD_MAX_BYTES: the rest is skipped, never buffered."""
+
+    over_cap = False
+    received = 0
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
+        self.received = start + len(raw_data)
+        if self.received > settings.STYLESITE_UPLOAD_MAX_BYTES:
+            self.over_cap = True
+            raise StopUpload(connection_reset=False)
+        return raw_data
+
+    def file_complete(self, file_size: int) -> None:
+        return None  # the next handler builds the file
+
+
+class PhotoSearchThrottle(ScopedRateThrottle):
+    """The scoped throttle, reading its rate per request: a changed setting applies without a restart.
+
+    (DRF's throttles copy ``DEFAULT_THROTTLE_RATES`` once, when the module is imported.)
+    """
+
+    @property
+    def THROTTLE_RATES(self) -> dict[str, str | None]:  # noqa: N802 - the name DRF reads
+        return api_settings.DEFAULT_THROTTLE_RATES
+
+
+class MatchSerializer(serializers.Serializer):
+    item = ItemSerializer()
+    score = serializers.FloatField(help_text="Cosine similarity of the closest images, -1 to 1 (higher is closer).")
+
+
+class FacetSerializer(serializers.Serializer):
+    value = serializers.CharField()
+    count = serializers.IntegerField()
+
+
+class FacetsSerializer(serializers.Serializer):
+    label = FacetSerializer(many=True)
+    gender = FacetSerializer(many=True)
+
+
+class QuerySerializer(serializers.Serializer):
+    collection = serializers.CharField(help_text="Slug of the collection searched.")
+    model = serializers.CharField(help_text="Embedding model (name and version) used.")
+    crop = serializers.ListField(child=serializers.IntegerField(), allow_null=True,
+                                 help_text="x, y, w, h in pixels of the uploaded image, or null.")
+    background_removed = serializers.BooleanField()
+    cutout = serializers.CharField(help_text="What was searched (the embedder's input) as a data: URL.")
+
+
+class ImageSearchResponseSerializer(serializers.Serializer):
+    results = MatchSerializer(many=True)
+    facets = FacetsSerializer()
+    query = QuerySerializer()
+
+
+class ImageSearchRequestSerializer(serializers.Serializer):
+    """Documents the multipart form; the view validates with the same rules as the pipeline."""
+
+    image = serializers.FileField(help_text="JPEG, PNG or WebP photo, at most STYLESITE_UPLOAD_MAX_BYTES (10 MB).")
+    crop = serializers.CharField(required=False, help_text="x,y,w,h in pixels of the upright photo.")
+    k = serializers.IntegerField(required=False, min_value=1, max_value=MAX_K, default=12)
+    collection = serializers.CharField(required=False, help_text="Collection slug (default: the first by name).")
+    label = serializers.CharField(required=False)
+    gender = serializers.ChoiceField(required=False, choices=["W", "M", "U"])
+    split = serializers.ChoiceField(required=False, choices=["train", "validation", "test", "none"])
+
+
+# Room for the multipart headers and the small form fields around the image.
+FORM_OVERHEAD_BYTES = 64 * 1024
+
+_ITEM_EXAMPLE = {"id": 42, "collection": "clothing", "title": "dress 7", "label": "dress", "category": "",
+                 "gender": "W", "period": "", "split": "train", "source_name": "dress/7.jpg", "external_url": "",
+                 "price": None, "url": "/items/42/", "images": [], "created": "2026-11-25T10:00:00Z",
+                 "updated": "2026-11-25T10:00:00Z"}
+FILTER_PARAMETERS = [
+    OpenApiParameter("k", int, description=f"How many items, 1 to {MAX_K} (default 12)."),
+    OpenApiParameter("collection", str, description="Collection slug to search (default: the item's own)."),
+    OpenApiParameter("label", str, description="Only items with this label."),
+    OpenApiParameter("gender", str, enum=["W", "M", "U"], description="Only items of this gender."),
+    OpenApiParameter("split", str, enum=["train", "validation", "test", "none"], description="Only this split."),
+]
+
+
+class SimilarItemsView(APIView):
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(
+        summary="Items that look most like this one",
+        description="Nearest neighbours by cosine similarity of image embeddings under the searched "
+                    "collection's active model; one row per item (its best image), the item itself excluded.",
+        parameters=FILTER_PARAMETERS,
+        responses={200: MatchSerializer(many=True), 400: OpenApiResponse(description="Bad parameter."),
+                   404: OpenApiResponse(description="No such item."),
+                   409: OpenApiResponse(description="The item has no embedding yet.")},
+        examples=[OpenApiExample("Two look-alikes", response_only=True,
+                                 value=[{"item": _ITEM_EXAMPLE, "score": 0.87},
+                                        {"item": {**_ITEM_EXAMPLE, "id": 57, "title": "dress 12"}, "score": 0.81}])],
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        item = item_for_search(pk)
+        matches = similar_items(item, search_params(request.query_params))
+        return Response(MatchSerializer(matches, many=True, context={"request": request}).data)
+
+
+class ImageSearchView(APIView):
+    permission_classes = [permissions.AllowAny]
+    parser_classes = [MultiPartParser, FormParser]
+    throttle_classes = [PhotoSearchThrottle]
+    throttle_scope = "photo_search"
+
+    @extend_schema(
+        summary="Search the catalogue by photo",
+        description="Upload a photo (optionally with a crop box); it is decoded, cut out when the collection "
+                    "removes backgrounds, embedded like catalogue images, and never stored. Throttled per "
+                    "client (scope `photo_search`, STYLESITE_PHOTO_SEARCH_RATE).",
+        request={"multipart/form-data": ImageSearchRequestSerializer},
+        responses={200: ImageSearchResponseSerializer,
+                   400: OpenApiResponse(description="Not an accepted image, too large, or a bad parameter."),
+                   429: OpenApiResponse(description="Too many searches; see the Retry-After header.")},
+        examples=[
+            OpenApiExample("A cropped street photo", request_only=True, media_type="multipart/form-data",
+                           value={"image": "(binary)", "crop": "120,80,400,600", "k": 12, "collection": "clothing"}),
+            OpenApiExample("Results", response_only=True, value={
+                "results": [{"item": _ITEM_EXAMPLE, "score": 0.79}],
+                "facets": {"label": [{"value": "dress", "count": 1}], "gender": [{"value": "W", "count": 1}]},
+                "query": {"collection": "clothing", "model": "efficientnet-lite0 (v1)", "crop": [120, 80, 400, 600],
+                          "background_removed": True, "cutout": "data:image/webp;base64,UklGR...",
+                          "looks_like": {"label": "dress", "probability": 0.87}}}),
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        # Refuse a body far over the cap before Django reads it into a temporary file.
+        declared = request.META.get("CONTENT_LENGTH") or "0"
+        if declared.isdigit() and int(declared) > settings.STYLESITE_UPLOAD_MAX_BYTES + FORM_OVERHEAD_BYTES:
+            upload_check_size(int(declared))
+        cap = CappedUploadHandler(request._request)
+        request._request.upload_handlers = [cap, *request._request.upload_handlers]
+        upload = request.FILES.get("image")
+        if cap.over_cap:
+            upload_check_size(max(cap.received, int(declared) if declared.isdigit() else 0))
+        if upload is None:
+            raise InvalidInput("send the photo as the multipart field `image`")
+        upload_check_size(upload.size)
+        params = search_params(request.data)
+        collection = params.collection or Collection.objects.first()
+        if collection is None:
+            raise InvalidInput("there is no collection to search")
+        query = query_image_embed(data=upload.read(), collection=collection, crop=crop_parse(request.data.get("crop")))
+        matches = nearest_items(query.vector, query.model, params, collection=collection)
+        guess = style_guess_for_vector(collection, query.vector)
+        return Response({
+            "results": MatchSerializer(matches, many=True, context={"request": request}).data,
+            "facets": facets(matches),
+            "query": {"collection": collection.slug, "model": str(query.model),
+                      "crop": list(query.crop) if query.crop else None,
+                      "background_removed": query.background_removed, "cutout": query.cutout_data_url(),
+                      "looks_like": {"label": guess[0], "probability": round(guess[1], 3)} if guess else None},
+        })
+

@@ -1,0 +1,103 @@
+"""Reads for similarity search: look-alikes of an item and neighbours of any query vector."""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from catalog.models import Collection, Item
+from stylesite.exceptions import InvalidInput, NotFound, NotReady
+
+from ..embeddings import active_model
+from ..models import Embedding, EmbeddingModel
+from ..models.embeddings import NearestFilters
+
+MAX_K = 100
+DEFAULT_K = 12
+
+
+@dataclass(frozen=True)
+class SearchParams:
+    """Validated request parameters shared by the item page, the item API and photo search."""
+
+    k: int = DEFAULT_K
+    collection: Collection | None = None
+    label: str = ""
+    gender: str = ""
+    split: str = ""
+
+
+@dataclass(frozen=True)
+class Match:
+    item: Item
+    score: float
+
+
+def search_params(params: Mapping[str, str]) -> SearchParams:
+    """Parse ``k``, ``collection`` (slug), ``label``, ``gender``, ``split``; InvalidInput with a reason."""
+    raw_k = str(params.get("k") or DEFAULT_K).strip()
+    if not raw_k.isdigit() or not 1 <= int(raw_k) <= MAX_K:
+        raise InvalidInput(f"k must be a whole number from 1 to {MAX_K}")
+    collection = None
+    if params.get("collection"):
+        collection = Collection.objects.filter(slug=params["collection"]).first()
+        if collection is None:
+            raise InvalidInput(f"no collection with slug {params['collection']!r}")
+    gender = params.get("gender") or ""
+    if gender and gender not in Item.Gender.values:
+        raise InvalidInput(f"gender must be one of {', '.join(Item.Gender.values)}")
+    split = params.get("split") or ""
+    if split and split not in Item.Split.values:
+        raise InvalidInput(f"split must be one of {', '.join(Item.Split.values)}")
+    return SearchParams(k=int(raw_k), collection=collection, label=params.get("label") or "",
+                        gender=gender, split=split)
+
+
+def item_query_vector(item: Item, model: EmbeddingModel) -> np.ndarray | None:
+    """The vector of the item's first image that has one under ``model`` (its cover, normally)."""
+    row = (Embedding.objects.filter(item=item, model=model)
+           .order_by("image__position", "image_id").values_list("vector", flat=True).first())
+    return None if row is None else np.asarray(row, dtype=np.float32)
+
+
+def nearest_items(vector: np.ndarray, model: EmbeddingModel, params: SearchParams, *,
+                  collection: Collection, exclude_item_id: int | None = None) -> list[Match]:
+    """The ``params.k`` closest items of ``collection`` under ``model``, with covers loaded."""
+    filters = NearestFilters(collection_id=collection.pk, label=params.label, gender=params.gender,
+                             split=params.split, exclude_item_id=exclude_item_id)
+    neighbours = Embedding.objects.nearest(vector, params.k, filters, model=model)
+    items = Item.objects.with_cover().in_bulk([n.item_id for n in neighbours])
+    return [Match(items[n.item_id], n.score) for n in neighbours if n.item_id in items]
+
+
+def similar_items(item: Item, params: SearchParams) -> list[Match]:
+    """Items that look most like ``item`` (itself and its other images excluded).
+
+    Searches ``params.collection`` (default: the item's own) with that collection's active model;
+    the item needs a vector under that model, which it lacks until the pipeline has processed it.
+    """
+    collection = params.collection or item.collection
+    model = active_model(collection)
+    vector = item_query_vector(item, model)
+    if vector is None:
+        raise NotReady(f"“{item.title}” has no embedding under {model} yet; its image may still be processing")
+    return nearest_items(vector, model, params, collection=collection, exclude_item_id=item.pk)
+
+
+def item_for_search(pk: int) -> Item:
+    item = Item.objects.select_related("collection").filter(pk=pk).first()
+    if item is None:
+        raise NotFound(f"no item {pk}")
+    return item
+
+
+def facets(matches: list[Match]) -> dict[str, list[dict[str, str | int]]]:
+    """Label and gender counts among the results, most common first (the page's filter hints)."""
+    out: dict[str, list[dict[str, str | int]]] = {}
+    for field in ("label", "gender"):
+        counts = Counter(getattr(m.item, field) for m in matches if getattr(m.item, field))
+        out[field] = [{"value": value, "count": n} for value, n in
+                      sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    return out

@@ -1,0 +1,233 @@
+"""Style API: clusters, their items and coherence, the map, jobs, the classifier and ratings."""
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import generics, permissions, serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from catalog.models import Collection, Item
+from catalog.serializers import ItemSerializer
+from stylesite.exceptions import InvalidInput, NotFound, NotReady
+
+from ..models import StyleCluster, StyleJob
+from . import selectors, services
+from .clustering import MAP_METHODS
+
+COLLECTION_PARAM = OpenApiParameter("collection", str, required=True, description="Collection slug.")
+
+
+def _collection(request: Request) -> Collection:
+    slug = request.query_params.get("collection")
+    if not slug and request.method == "POST":
+        slug = request.data.get("collection")
+    if not slug:
+        raise InvalidInput("collection (a slug) is required")
+    collection = Collection.objects.filter(slug=slug).first()
+    if collection is None:
+        raise NotFound(f"no collection with slug {slug!r}")
+    return collection
+
+
+class StyleClusterSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = StyleCluster
+        fields = ["id", "index", "name", "named_by_curator", "size", "label_mix", "k"]
+
+
+class StyleJobSerializer(serializers.ModelSerializer):
+    collection = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = StyleJob
+        fields = ["id", "collection", "kind", "status", "params", "progress", "message", "result", "error",
+                  "created", "started", "finished"]
+
+
+class MapPointSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    x = serializers.FloatField()
+    y = serializers.FloatField()
+    cluster = serializers.IntegerField()
+    label = serializers.CharField()
+    title = serializers.CharField()
+    thumb = serializers.CharField()
+    url = serializers.CharField()
+    vote = serializers.CharField(help_text="like, dislike or empty (the requesting user's vote)")
+
+
+class SummarySerializer(serializers.Serializer):
+    ratings = serializers.IntegerField()
+    mean = serializers.FloatField(allow_null=True)
+    by_group = serializers.DictField()
+
+
+class ClusterListView(APIView):
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(parameters=[COLLECTION_PARAM], summary="A collection's style clusters, with the clustering's "
+                   "k, silhouette and both curves (silhouette and inertia by k)",
+                   responses=inline_serializer("StyleClusterList", {
+                       "collection": serializers.CharField(), "k": serializers.IntegerField(allow_null=True),
+                       "silhouette": serializers.FloatField(allow_null=True),
+                       "silhouette_by_k": serializers.DictField(child=serializers.FloatField()),
+                       "inertia_by_k": serializers.DictField(child=serializers.FloatField()),
+                       "map_method": serializers.CharField(allow_null=True),
+                       "clusters": StyleClusterSerializer(many=True)}))
+    def get(self, request: Request) -> Response:
+        collection = _collection(request)
+        clustering = selectors.clustering_of(collection)
+        return Response({
+            "collection": collection.slug,
+            "k": clustering.k if clustering else None,
+            "silhouette": clustering.silhouette if clustering else None,
+            "silhouette_by_k": clustering.silhouette_by_k if clustering else {},
+            "inertia_by_k": clustering.inertia_by_k if clustering else {},
+            "map_method": clustering.map_method if clustering else None,
+            "clusters": StyleClusterSerializer(selectors.clusters_of(collection), many=True).data,
+        })
+
+
+class ClusterItemsView(generics.ListAPIView):
+    permission_classes = [permissions.AllowAny]
+    serializer_class = ItemSerializer
+
+    @extend_schema(summary="The items of one cluster (paginated)")
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no pk
+            return Item.objects.none()
+        return selectors.cluster_items(get_object_or_404(StyleCluster, pk=self.kwargs["pk"]))
+
+
+class ClusterCoherenceView(APIView):
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(summary="Coherence ratings of a cluster beside the collection's control sets",
+                   responses=inline_serializer("Coherence", {"cluster": SummarySerializer(),
+                                                             "control": SummarySerializer()}))
+    def get(self, request: Request, pk: int) -> Response:
+        cluster = get_object_or_404(StyleCluster, pk=pk)
+        return Response({"cluster_id": cluster.pk, "name": cluster.name,
+                         "cluster": SummarySerializer(selectors.coherence_of(cluster)).data,
+                         "control": SummarySerializer(selectors.coherence_control(cluster.collection)).data})
+
+
+class StyleMapView(APIView):
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(parameters=[COLLECTION_PARAM], summary="Map points (x, y in [0, 1]) with cluster, "
+                   "label, thumbnail and, for a logged-in user, their vote",
+                   responses=inline_serializer("StyleMap", {"collection": serializers.CharField(),
+                                                            "points": MapPointSerializer(many=True)}))
+    def get(self, request: Request) -> Response:
+        collection = _collection(request)
+        return Response({"collection": collection.slug,
+                         "points": selectors.map_points(collection, request.user)})
+
+
+class StyleJobCreateView(APIView):
+    permission_classes = [permissions.IsAdminUser]
+
+    @extend_schema(request=inline_serializer("StyleJobRequest", {
+        "collection": serializers.CharField(), "kind": serializers.ChoiceField(StyleJob.Kind.values),
+        "map_method": serializers.ChoiceField(MAP_METHODS, required=False),
+        "k_min": serializers.IntegerField(required=False), "k_max": serializers.IntegerField(required=False),
+    }), responses={202: StyleJobSerializer}, summary="Start a clustering or classifier job (staff)")
+    def post(self, request: Request) -> Response:
+        collection = _collection(request)
+        params = {k: request.data[k] for k in ("map_method", "k_min", "k_max") if k in request.data}
+        job = services.style_job_start(collection=collection, kind=str(request.data.get("kind", "")), params=params)
+        return Response(StyleJobSerializer(job).data, status=202)
+
+
+class StyleJobView(generics.RetrieveAPIView):
+    permission_classes = [permissions.AllowAny]
+    serializer_class = StyleJobSerializer
+    queryset = StyleJob.objects.select_related("collection")
+
+
+class ClassifierView(APIView):
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(parameters=[COLLECTION_PARAM], summary="The latest style classifier's reports: accuracy, "
+                   "per-class accuracy, macro F1 and confusion matrix on validation and test",
+                   responses=inline_serializer("StyleClassifierReport", {
+                       "collection": serializers.CharField(), "version": serializers.IntegerField(),
+                       "kind": serializers.CharField(), "model": serializers.CharField(),
+                       "fingerprint": serializers.CharField(), "created": serializers.DateTimeField(),
+                       "classes": serializers.ListField(child=serializers.CharField()),
+                       "candidates": serializers.ListField(child=serializers.DictField()),
+                       "validation": serializers.DictField(), "test": serializers.DictField()}))
+    def get(self, request: Request) -> Response:
+        collection = _collection(request)
+        classifier = selectors.classifier_of(collection)
+        if classifier is None:
+            raise NotReady(f"no style classifier for {collection.slug} yet; run train_classifier")
+        return Response({"collection": collection.slug, "version": classifier.version, "kind": classifier.kind,
+                         "model": str(classifier.model), "fingerprint": classifier.fingerprint,
+                         "created": classifier.created, "classes": classifier.classes,
+                         "candidates": classifier.candidates, "validation": classifier.validation,
+                         "test": classifier.test})
+
+
+class ClassifierTopView(APIView):
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(parameters=[
+        OpenApiParameter("item", int, description="An item id: use its predicted label."),
+        OpenApiParameter("label", str, description="Or a label directly (needs collection)."),
+        OpenApiParameter("collection", str, description="Collection slug (with label)."),
+        OpenApiParameter("limit", int, description="How many items (1-100, default 12)."),
+    ], summary="Top items of an item's predicted label (or of a label), most confident first",
+        responses=inline_serializer("PredictedLabelItems", {
+            "label": serializers.CharField(), "probability": serializers.FloatField(allow_null=True),
+            "items": ItemSerializer(many=True)}))
+    def get(self, request: Request) -> Response:
+        try:
+            limit = int(request.query_params.get("limit", 12))
+        except ValueError:
+            raise InvalidInput("limit must be a whole number") from None
+        if not 1 <= limit <= 100:
+            raise InvalidInput("limit must be between 1 and 100")
+        prediction = None
+        if request.query_params.get("item"):
+            try:
+                item = Item.objects.select_related("collection").get(pk=int(request.query_params["item"]))
+            except (ValueError, Item.DoesNotExist):
+                raise NotFound(f"no item {request.query_params['item']!r}") from None
+            prediction = selectors.item_style_guess(item)
+            if prediction is None:
+                raise NotReady(f"item {item.pk} has no style prediction yet")
+            collection, label = item.collection, prediction.label
+        elif request.query_params.get("label"):
+            collection, label = _collection(request), request.query_params["label"]
+        else:
+            raise InvalidInput("give item (an id) or label and collection")
+        items = selectors.predicted_top_items(collection, label, limit)
+        return Response({
+            "label": label,
+            "probability": prediction.probability if prediction else None,
+            "items": ItemSerializer(items, many=True, context={"request": request}).data,
+        })
+
+
+class CoherenceRateView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(request=inline_serializer("CoherenceRatingRequest", {
+        "set": serializers.IntegerField(), "score": serializers.IntegerField(min_value=1, max_value=5)}),
+        summary="Rate a set of images 1-5 for \"do these feel alike?\" (once per user and set)",
+        responses={201: inline_serializer("CoherenceRatingStored", {
+            "set": serializers.IntegerField(), "score": serializers.IntegerField()})})
+    def post(self, request: Request) -> Response:
+        try:
+            set_id = int(request.data.get("set"))
+        except (TypeError, ValueError):
+            raise InvalidInput("set must be a coherence set id") from None
+        rating = services.coherence_rate(user=request.user, set_id=set_id, score=request.data.get("score"))
+        return Response({"set": rating.set_id, "score": rating.score}, status=201)
