@@ -42,7 +42,8 @@ from django.utils import timezone  # noqa: E402
 
 from catalog.models import Collection, Item, ItemImage  # noqa: E402
 from catalog.services import collection_create  # noqa: E402
-from ml.preferences import Hybrid, ItemCF, UserCF, evaluate, simulate_tastes  # noqa: E402
+from ml.preferences import Hybrid, ItemCF, UserCF, evaluate  # noqa: E402
+from ml.simulation import simulate_tastes  # noqa: E402
 from recommender.models import (  # noqa: E402
     ActiveEmbeddingModel,
     Embedding,

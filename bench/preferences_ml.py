@@ -15,7 +15,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ml.preferences import Hybrid, ItemCF, UserCF, evaluate, simulate_tastes, synthetic_catalogue  # noqa: E402
+from ml.preferences import Hybrid, ItemCF, UserCF, evaluate  # noqa: E402
+from ml.simulation import simulate_tastes, synthetic_catalogue  # noqa: E402
 
 COLUMNS = ("auc", "mean_user_auc", "accuracy_at_zero", "accuracy_at_roc", "unsure_share",
            "accuracy_decided", "brier", "fit_seconds")

@@ -11,7 +11,6 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from html import escape
 from pathlib import Path
 
 import numpy as np
@@ -256,37 +255,3 @@ def train_head(
     chosen, row = max(candidates, key=lambda c: (c[1]["val_macro_f1"], c[1]["val_accuracy"]))
     chosen.meta["candidates"] = [r for _, r in candidates]
     return chosen, [r for _, r in candidates]
-
-
-def confusion_svg(report: Report, cell: int = 34) -> str:
-    """The confusion matrix as a standalone SVG heat map (rows: true label, columns: predicted)."""
-    classes = report.classes
-    n = len(classes)
-    margin = 10 + 7 * max((len(c) for c in classes), default=4)
-    size = margin + n * cell + 10
-    rows = np.asarray(report.confusion, dtype=float).reshape(n, n)
-    totals = rows.sum(axis=1, keepdims=True)
-    shares = np.divide(rows, totals, out=np.zeros_like(rows), where=totals > 0)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {size} {size}" width="{size}" '
-             f'height="{size}" font-family="sans-serif" font-size="11" role="img" '
-             f'aria-label="confusion matrix">']
-    for i, name in enumerate(classes):
-        y = margin + i * cell + cell / 2 + 4
-        parts.append(f'<text x="{margin - 6}" y="{y}" text-anchor="end">{escape(name)}</text>')
-        x = margin + i * cell + cell / 2
-        parts.append(f'<text x="{x}" y="{margin - 6}" text-anchor="start" '
-                     f'transform="rotate(-60 {x} {margin - 6})">{escape(name)}</text>')
-    for i in range(n):
-        for j in range(n):
-            share = shares[i, j]
-            colour = f"rgba(37,99,235,{0.04 + 0.96 * share:.2f})"
-            x, y = margin + j * cell, margin + i * cell
-            parts.append(f'<rect x="{x}" y="{y}" width="{cell}" height="{cell}" fill="{colour}" '
-                         f'stroke="#fff"><title>{escape(classes[i])} → {escape(classes[j])}: '
-                         f'{int(rows[i, j])}</title></rect>')
-            if rows[i, j]:
-                fill = "#fff" if share > 0.5 else "#222"
-                parts.append(f'<text x="{x + cell / 2}" y="{y + cell / 2 + 4}" text-anchor="middle" '
-                             f'fill="{fill}">{int(rows[i, j])}</text>')
-    parts.append("</svg>")
-    return "".join(parts)

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ml.vectors import l2_normalise
+
 # k-means and the silhouette run on this many PCA components: the ranking of k barely moves
 # and 1,280-d k-means for 29 values of k would take minutes on a laptop.
 SEARCH_COMPONENTS = 16
@@ -48,11 +50,6 @@ def _reduce(x: np.ndarray, components: int, seed: int) -> np.ndarray:
         np.float32)
 
 
-def normalise(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return (x / np.maximum(norms, 1e-12)).astype(np.float32)
-
-
 def cluster_embeddings(
     vectors: np.ndarray, k_min: int = 2, k_max: int = 30, seed: int = 0, progress: Progress = _noop,
 ) -> ClusterResult:
@@ -64,7 +61,7 @@ def cluster_embeddings(
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
 
-    x = normalise(np.asarray(vectors, dtype=np.float32))
+    x = l2_normalise(np.asarray(vectors, dtype=np.float32))
     n = x.shape[0]
     if n < 3:
         raise ValueError(f"need at least 3 embeddings to cluster, got {n}")
@@ -88,7 +85,7 @@ def cluster_embeddings(
         progress((step + 1) / len(ks), f"k={k}: silhouette {silhouettes[k]:.3f}")
     assert best is not None
     score, k, labels = best
-    centroids = normalise(np.stack([x[labels == c].mean(axis=0) for c in range(k)]))
+    centroids = l2_normalise(np.stack([x[labels == c].mean(axis=0) for c in range(k)]))
     return ClusterResult(k=k, silhouette=score, labels=labels.astype(np.int64), centroids=centroids,
                          silhouette_by_k=silhouettes, inertia_by_k=inertias)
 
@@ -97,7 +94,7 @@ def project_2d(vectors: np.ndarray, method: str = "tsne", seed: int = 0) -> np.n
     """2-D map coordinates, scaled to [0, 1] on both axes. ``method`` is "tsne" or "pca"."""
     from sklearn.decomposition import PCA
 
-    x = normalise(np.asarray(vectors, dtype=np.float32))
+    x = l2_normalise(np.asarray(vectors, dtype=np.float32))
     n = x.shape[0]
     if n < 3:
         coords = np.zeros((n, 2), dtype=np.float32)
@@ -127,7 +124,7 @@ def match_clusters(old: np.ndarray, new: np.ndarray, min_similarity: float = 0.9
 
     if len(old) == 0 or len(new) == 0 or old.shape[1] != new.shape[1]:
         return {}
-    similarity = normalise(new) @ normalise(old).T
+    similarity = l2_normalise(new).astype(np.float32) @ l2_normalise(old).astype(np.float32).T
     rows, cols = linear_sum_assignment(-similarity)
     return {int(r): int(c) for r, c in zip(rows, cols) if similarity[r, c] >= min_similarity}
 
@@ -150,7 +147,7 @@ def default_name(labels: Sequence[str], index: int) -> str:
 def neighbour_majority(vectors: np.ndarray, labels: Sequence[str], k: int = 10,
                        block: int = 1024) -> tuple[list[str], np.ndarray]:
     """For each row, the majority label among its ``k`` nearest other rows and that label's share."""
-    x = normalise(np.asarray(vectors, dtype=np.float32))
+    x = l2_normalise(np.asarray(vectors, dtype=np.float32))
     n = x.shape[0]
     k = min(k, n - 1)
     names: list[str] = []
@@ -172,7 +169,7 @@ def neighbour_majority(vectors: np.ndarray, labels: Sequence[str], k: int = 10,
 def near_duplicate_pairs(vectors: np.ndarray, threshold: float = 0.97,
                          block: int = 1024) -> list[tuple[int, int, float]]:
     """Row pairs (i < j) whose cosine similarity is at least ``threshold``, most similar first."""
-    x = normalise(np.asarray(vectors, dtype=np.float32))
+    x = l2_normalise(np.asarray(vectors, dtype=np.float32))
     pairs: list[tuple[int, int, float]] = []
     for start in range(0, x.shape[0], block):
         sims = x[start:start + block] @ x.T

@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ml.vectors import l2_normalise
+
 # Bump when the shared preprocessing below changes: every model's version string changes with it.
 PREPROCESS_VERSION = "pre1"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -178,11 +180,6 @@ def preprocess(images: list[Image.Image], spec: EmbedderSpec) -> np.ndarray:
     return np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
 
 
-def l2_normalise(vectors: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
-
-
 class Embedder:
     """A loaded backbone. ``embed`` is thread-compatible but not meant to be shared across forks."""
 
@@ -199,7 +196,7 @@ class Embedder:
         """(n, dimension) float32 unit vectors."""
         if not images:
             return np.zeros((0, self.spec.dimension), dtype=np.float32)
-        return l2_normalise(self.embed_array(preprocess(images, self.spec)))
+        return l2_normalise(self.embed_array(preprocess(images, self.spec))).astype(np.float32)
 
 
 def cache_dir() -> Path:

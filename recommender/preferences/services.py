@@ -224,7 +224,7 @@ def visitors_simulate(collection: Collection, n_users: int = 100, votes_per_user
     per-item features (said in the result). Idempotent: a collection already simulated is left
     alone unless ``replace``, which deletes the simulated votes on it and votes again.
     """
-    from ml.preferences import simulate_tastes
+    from ml.simulation import simulate_tastes
 
     from ..embeddings import collection_matrix
 
@@ -276,7 +276,8 @@ def preferences_evaluate(collection: Collection, min_votes: int = 5, seed: int =
     sides. Users with fewer than ``min_votes`` votes are left out. The best predictor by ROC AUC
     becomes the collection's served predictor (when ``serve``).
     """
-    from ml.preferences import dedupe_split, evaluate, roc_svg, stratified_holdout
+    from ml.plots import roc_svg
+    from ml.preferences import dedupe_split, evaluate, stratified_holdout
 
     from ..embeddings import collection_matrix
     from .fitting import make_predictor, vote_data

@@ -98,7 +98,8 @@ class CoherenceRatingAdmin(ReadOnlyAdmin):
 
 
 def _report_html(name: str, report: dict) -> str:
-    from ml.classifier import Report, confusion_svg
+    from ml.classifier import Report
+    from ml.plots import confusion_svg
 
     if not report or not report.get("n"):
         return format_html("<p>{}: no labelled items.</p>", name)

@@ -102,7 +102,8 @@ def style_rate(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def style_classifier(request: HttpRequest, slug: str) -> HttpResponse:
-    from ml.classifier import Report, confusion_svg
+    from ml.classifier import Report
+    from ml.plots import confusion_svg
 
     collection = get_object_or_404(Collection, slug=slug)
     classifier = selectors.classifier_of(collection)

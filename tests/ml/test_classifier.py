@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from ml.classifier import StyleHead, confusion_svg, evaluate, fingerprint, train_head
+from ml.classifier import StyleHead, evaluate, fingerprint, train_head
+from ml.plots import confusion_svg
 
 
 def labelled(n_per: dict[str, int], dim: int = 32, seed: int = 0, noise: float = 1.0):

@@ -2,21 +2,13 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from ml.preferences import (
-    Hybrid,
-    ItemCF,
-    UserCF,
-    UserTaste,
-    VoteData,
-    decide,
-    dedupe_split,
-    evaluate,
-    score_with_state,
-    simulate_tastes,
-    stratified_holdout,
-    synthetic_catalogue,
-    youden_threshold,
-)
+from ml.preferences.calibration import decide, youden_threshold
+from ml.preferences.data import VoteData
+from ml.preferences.evaluation import dedupe_split, evaluate, stratified_holdout
+from ml.preferences.hybrid import Hybrid
+from ml.preferences.item_cf import ItemCF, UserTaste, score_with_state
+from ml.preferences.user_cf import UserCF
+from ml.simulation import simulate_tastes, synthetic_catalogue
 
 # Four unit vectors in 2-D: a, b, c, d.
 HAND_FEATURES = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8], [0.8, -0.6]])
@@ -216,3 +208,4 @@ def test_simulated_split_is_per_user_and_disjoint(catalogue):
     assert np.all(np.bincount(sim.test.user_ids) == 10)
     # hidden utilities drive the votes: the oracle ranks test votes well
     assert roc_auc_score(sim.test.liked, sim.params.utility[sim.test.user_ids, sim.test.item_idx]) > 0.75
+

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
+from ml.metrics import retrieval_metrics
 from recommender.embeddings import active_model_switch
-from recommender.management.commands.evaluate_retrieval import retrieval_metrics
 from recommender.models import RetrievalReport
 from tests.recommender.test_search_nearest import DIM, put, vector_model
 

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from catalog.models import Collection, Item
+from ml.metrics import retrieval_metrics
 from recommender.embeddings import active_model, embedding_model_ensure
 from recommender.models import Embedding, EmbeddingModel, RetrievalReport
 from recommender.models.embeddings import NearestFilters
@@ -21,25 +22,6 @@ def _ints(text: str) -> list[int]:
     if not values or values[0] < 1 or values[-1] > 100:
         raise CommandError("--k values must be from 1 to 100")
     return values
-
-
-def retrieval_metrics(relevant: list[bool], k: int, total_relevant: int) -> tuple[float, float, float]:
-    """precision@k, recall@k and average precision@k of one ranked list (True = same label).
-
-    AP@k sums precision@i at each relevant rank i ≤ k and divides by min(k, total_relevant), so a
-    perfect list scores 1 even when fewer than k relevant items exist.
-    """
-    top = relevant[:k]
-    hits = sum(top)
-    precision = hits / k
-    recall = hits / total_relevant if total_relevant else 0.0
-    found, ap = 0, 0.0
-    for rank, is_relevant in enumerate(top, start=1):
-        if is_relevant:
-            found += 1
-            ap += found / rank
-    denominator = min(k, total_relevant)
-    return precision, recall, ap / denominator if denominator else 0.0
 
 
 class Command(BaseCommand):

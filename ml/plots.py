@@ -1,0 +1,80 @@
+"""Small self-contained SVG charts for the admin and report pages (no plotting library).
+
+Every name in a chart is HTML-escaped here, so callers may mark the SVG safe.
+"""
+from __future__ import annotations
+
+from html import escape
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # ml.classifier re-exports confusion_svg, so importing it at run time would be circular
+    from ml.classifier import Report
+
+
+def confusion_svg(report: Report, cell: int = 34) -> str:
+    """The confusion matrix as a standalone SVG heat map (rows: true label, columns: predicted)."""
+    classes = report.classes
+    n = len(classes)
+    margin = 10 + 7 * max((len(c) for c in classes), default=4)
+    size = margin + n * cell + 10
+    rows = np.asarray(report.confusion, dtype=float).reshape(n, n)
+    totals = rows.sum(axis=1, keepdims=True)
+    shares = np.divide(rows, totals, out=np.zeros_like(rows), where=totals > 0)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {size} {size}" width="{size}" '
+             f'height="{size}" font-family="sans-serif" font-size="11" role="img" '
+             f'aria-label="confusion matrix">']
+    for i, name in enumerate(classes):
+        y = margin + i * cell + cell / 2 + 4
+        parts.append(f'<text x="{margin - 6}" y="{y}" text-anchor="end">{escape(name)}</text>')
+        x = margin + i * cell + cell / 2
+        parts.append(f'<text x="{x}" y="{margin - 6}" text-anchor="start" '
+                     f'transform="rotate(-60 {x} {margin - 6})">{escape(name)}</text>')
+    for i in range(n):
+        for j in range(n):
+            share = shares[i, j]
+            colour = f"rgba(37,99,235,{0.04 + 0.96 * share:.2f})"
+            x, y = margin + j * cell, margin + i * cell
+            parts.append(f'<rect x="{x}" y="{y}" width="{cell}" height="{cell}" fill="{colour}" '
+                         f'stroke="#fff"><title>{escape(classes[i])} → {escape(classes[j])}: '
+                         f'{int(rows[i, j])}</title></rect>')
+            if rows[i, j]:
+                fill = "#fff" if share > 0.5 else "#222"
+                parts.append(f'<text x="{x + cell / 2}" y="{y + cell / 2 + 4}" text-anchor="middle" '
+                             f'fill="{fill}">{int(rows[i, j])}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def roc_svg(curves: dict[str, tuple[np.ndarray, np.ndarray]], width: int = 420, height: int = 420) -> str:
+    """ROC curves as a small self-contained SVG (no plotting library): ``{name: (y_true, score)}``.
+
+    Each curve is labelled with its AUC; the diagonal is chance.
+    """
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    pad, size = 40, min(width, height) - 60
+    colours = ["#868e96", "#f08c00", "#3b5bdb", "#2b8a3e", "#c92a2a", "#862e9c"]
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
+             f'height="{height}" role="img" aria-label="ROC curves" font-family="sans-serif" font-size="12">',
+             f'<rect x="{pad}" y="10" width="{size}" height="{size}" fill="#fff" stroke="#adb5bd"/>',
+             f'<line x1="{pad}" y1="{10 + size}" x2="{pad + size}" y2="10" stroke="#dee2e6" stroke-dasharray="4 4"/>',
+             f'<text x="{pad + size / 2}" y="{size + 42}" text-anchor="middle">false positive rate</text>',
+             f'<text x="12" y="{10 + size / 2}" text-anchor="middle" transform="rotate(-90 12 {10 + size / 2})">'
+             'true positive rate</text>']
+    for t in (0.0, 0.5, 1.0):
+        parts.append(f'<text x="{pad + t * size}" y="{size + 22}" text-anchor="middle" fill="#868e96">{t:g}</text>')
+        parts.append(f'<text x="{pad - 4}" y="{14 + (1 - t) * size}" text-anchor="end" fill="#868e96">{t:g}</text>')
+    for k, (name, (y, s)) in enumerate(curves.items()):
+        y = np.asarray(y, dtype=bool)
+        if y.all() or not y.any():
+            continue
+        fpr, tpr, _ = roc_curve(y, s)
+        points = " ".join(f"{pad + f * size:.1f},{10 + (1 - t) * size:.1f}" for f, t in zip(fpr, tpr))
+        colour = colours[k % len(colours)]
+        parts.append(f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        parts.append(f'<text x="{pad + size - 8}" y="{size - 8 - 16 * k}" text-anchor="end" fill="{colour}">'
+                     f'{escape(name)} AUC {roc_auc_score(y, s):.3f}</text>')
+    parts.append("</svg>")
+    return "".join(parts)

@@ -1,0 +1,38 @@
+"""Per-user like/dislike prediction from item image features and everyone's votes.
+
+Arrays in, arrays out: no Django here. ``features`` is always an ``(n_items, d)`` array of
+L2-normalised image embeddings, and votes refer to items by their row in it.
+
+Predictors (all share the :class:`~ml.preferences.data.Predictor` interface):
+
+* :class:`ItemCF` (``item_cf``) - the reference method of the student study: mean cosine
+  similarity to the user's liked images minus that to the disliked ones, thresholded on the
+  ROC curve.
+* :class:`UserCF` (``user_cf``) - k nearest users by cosine similarity of their +1/-1 vote vectors.
+* :class:`Hybrid` (``hybrid``) - logistic regression on the reference score, taste neighbours'
+  taste and votes, and PCA-reduced image features; one global model and per-user models shrunk
+  toward it, trained on cross-fitted inputs, Platt-calibrated.
+
+Every predictor also answers ``predict_live(user, items, voted_items, voted_liked)``: the web app
+passes the user's votes as they are at request time, so a new vote changes the next feed
+without a refit (the user's running sums, ``item_cf.UserTaste``, are rebuilt from the cached
+vectors in O(votes × d)). Around them: ``calibration`` (Platt scaling, ROC thresholds,
+:func:`decide`: like/dislike/unsure) and ``evaluation`` (:func:`stratified_holdout`,
+:func:`dedupe_split`, :func:`evaluate`). Simulated visitors live in ``ml.simulation``, the ROC
+chart in ``ml.plots``.
+
+This module re-exports what code outside ``ml`` uses; ``ml`` itself imports from the submodules.
+"""
+from __future__ import annotations
+
+from ml.preferences.calibration import decide
+from ml.preferences.data import VoteData, explain_with
+from ml.preferences.evaluation import dedupe_split, evaluate, stratified_holdout
+from ml.preferences.hybrid import Hybrid
+from ml.preferences.item_cf import ItemCF
+from ml.preferences.user_cf import UserCF
+
+__all__ = [
+    "Hybrid", "ItemCF", "UserCF", "VoteData", "decide", "dedupe_split", "evaluate", "explain_with",
+    "stratified_holdout",
+]

@@ -1,0 +1,129 @@
+"""From scores to probabilities and decisions: Platt scaling, ROC thresholds, like/dislike/unsure.
+
+``fit_logreg`` lives here because Platt scaling is one of its uses; the hybrid predictor fits
+its per-user models with it too.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from ml.preferences.data import Predictor, VoteData
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    from scipy.special import expit
+
+    return expit(x)
+
+
+@dataclass(frozen=True)
+class Platt:
+    """P(like) = sigmoid(a * score + b), fitted by logistic regression on (score, vote) pairs."""
+
+    a: float = 1.0
+    b: float = 0.0
+
+    min_votes: ClassVar[int] = 20
+
+    @classmethod
+    def fit(cls, scores: np.ndarray, liked: np.ndarray) -> Platt:
+        """With fewer than ``min_votes`` pairs, one class only, or a fit that would rank backwards,
+        fall back to the standardised score shifted by the smoothed like-rate: probabilities
+        that still follow the score (so a new vote moves them) without claiming a calibration
+        the data cannot support."""
+        scores, liked = np.asarray(scores, dtype=np.float64), np.asarray(liked, dtype=bool)
+        rate = (liked.sum() + 1.0) / (len(liked) + 2.0)
+        spread = float(np.std(scores)) if len(scores) > 1 else 0.0
+        fallback = cls(1.0 / spread if spread > 1e-6 else 1.0, float(np.log(rate / (1 - rate))))
+        if len(liked) < cls.min_votes or len(np.unique(liked)) < 2:
+            return fallback
+        theta = fit_logreg(np.c_[scores, np.ones_like(scores)], liked.astype(float),
+                            prior=np.zeros(2), penalty=np.full(2, 1e-3))
+        return cls(float(theta[0]), float(theta[1])) if theta[0] > 0 else fallback
+
+    def __call__(self, scores: np.ndarray) -> np.ndarray:
+        return sigmoid(self.a * scores + self.b)
+
+
+def fit_logreg(x: np.ndarray, y: np.ndarray, prior: np.ndarray, penalty: np.ndarray,
+                max_iter: int = 30, tol: float = 1e-7) -> np.ndarray:
+    """Newton's method for min sum logloss(x @ theta, y) + 1/2 sum penalty * (theta - prior)**2.
+
+    Shrinking toward ``prior`` rather than toward zero is what lets a per-user model with a few
+    dozen votes start from the global model and move only as far as its votes justify.
+    """
+    theta = prior.astype(np.float64).copy()
+    for _ in range(max_iter):
+        p = sigmoid(x @ theta)
+        grad = x.T @ (p - y) + penalty * (theta - prior)
+        hess = (x.T * (p * (1 - p))) @ x + np.diag(penalty)
+        step = np.linalg.solve(hess, grad)
+        theta -= step
+        if np.max(np.abs(step)) < tol:
+            break
+    return theta
+
+
+def youden_threshold(scores: np.ndarray, liked: np.ndarray) -> float | None:
+    """The cut ``t`` on the ROC curve maximising TPR - FPR, for the rule "like when score > t".
+
+    ``t`` lies midway between the lowest score predicted "like" and the next lower distinct
+    score, so ``score > t`` reproduces exactly that ROC point. Ties in J go to the highest cut
+    (the first maximum walking the curve from the strict end, as with sklearn's ``roc_curve``).
+    Returns None when ``liked`` holds only one class: there is no ROC curve then.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    liked = np.asarray(liked, dtype=bool)
+    n_pos = int(liked.sum())
+    n_neg = len(liked) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return None
+    order = np.argsort(-scores, kind="stable")
+    s, y = scores[order], liked[order]
+    last_of_level = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]
+    tpr = np.cumsum(y)[last_of_level] / n_pos
+    fpr = np.cumsum(~y)[last_of_level] / n_neg
+    best = int(np.argmax(tpr - fpr))
+    k = last_of_level[best]
+    if k == len(s) - 1:
+        return float(s[-1] - 1.0)
+    return float((s[k] + s[k + 1]) / 2)
+
+
+def roc_thresholds(predictor: Predictor, votes: VoteData) -> tuple[dict[int, float], float]:
+    """Per-user ROC thresholds on ``predictor``'s scores of ``votes`` (use the TRAIN votes).
+
+    A user whose votes hold one class only gets the global threshold: Youden's cut on all users'
+    scores pooled (0.0 when the pooled votes are one class too).
+    """
+    per_user: dict[int, float] = {}
+    all_scores, all_liked = [], []
+    for user, (items, liked) in votes.by_user().items():
+        s = predictor.score(user, items)
+        all_scores.append(s)
+        all_liked.append(liked)
+        t = youden_threshold(s, liked)
+        if t is not None:
+            per_user[user] = t
+    pooled = youden_threshold(np.concatenate(all_scores), np.concatenate(all_liked)) if all_scores else None
+    global_t = 0.0 if pooled is None else pooled
+    for user in votes.by_user():
+        per_user.setdefault(user, global_t)
+    return per_user, global_t
+
+
+def decide(p: np.ndarray, n_votes_user: int, threshold: float = 0.5,
+           base_margin: float = 0.05, evidence_margin: float = 0.25) -> np.ndarray:
+    """'like' / 'dislike' / 'unsure' for each probability in ``p``.
+
+    "unsure" when ``|p - threshold| < base_margin + evidence_margin / sqrt(1 + n_votes_user)``:
+    with no votes the band is 0.5 +- 0.30 (the global model must be confident), with 15 votes
+    0.5 +- 0.11, with 100 votes 0.5 +- 0.075. ``threshold`` is the user's own cut in probability
+    space where there is one (e.g. item_cf's ROC threshold pushed through its Platt scaling).
+    """
+    p = np.asarray(p, dtype=np.float64)
+    margin = base_margin + evidence_margin / np.sqrt(1.0 + max(n_votes_user, 0))
+    return np.where(p >= threshold + margin, "like", np.where(p <= threshold - margin, "dislike", "unsure"))
