@@ -1,7 +1,6 @@
 """Catalogue REST API: thin views over selectors and services."""
 from __future__ import annotations
 
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, viewsets
 from rest_framework.decorators import action
@@ -10,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .models import Collection, Item
-from .selectors import catalog_stats, filter_items, image_progress
+from .selectors import catalog_stats, collection_by_slug, filter_items, image_progress
 from .serializers import CollectionSerializer, ItemSerializer, ProgressSerializer, StatsRowSerializer
 
 
@@ -63,6 +62,5 @@ class StatsView(APIView):
         summary="Items by gender × label × split, smallest groups first",
     )
     def get(self, request: Request) -> Response:
-        slug = request.query_params.get("collection")
-        collection = get_object_or_404(Collection, slug=slug) if slug else None
+        collection = collection_by_slug(request.query_params.get("collection"))
         return Response(StatsRowSerializer(catalog_stats(collection), many=True).data)

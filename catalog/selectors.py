@@ -5,7 +5,26 @@ from dataclasses import dataclass
 
 from django.db.models import Count, QuerySet
 
+from stylesite.exceptions import DomainError, InvalidInput, NotFound
+
 from .models import Collection, Item, ItemImage
+
+
+def collection_by_slug(slug: str | None, *, required: bool = False,
+                       unknown: type[DomainError] = NotFound) -> Collection | None:
+    """The collection with this slug; None when no slug was given (InvalidInput if ``required``).
+
+    An unknown slug raises ``unknown``: NotFound (404) where the collection is what is asked for,
+    InvalidInput (400) where it is one filter among others (similarity search).
+    """
+    if not slug:
+        if required:
+            raise InvalidInput("collection (a slug) is required")
+        return None
+    collection = Collection.objects.filter(slug=slug).first()
+    if collection is None:
+        raise unknown(f"no collection with slug {slug!r}")
+    return collection
 
 
 @dataclass(frozen=True)

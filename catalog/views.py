@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from .models import Collection, Item
-from .selectors import catalog_stats, filter_items, image_progress
+from .selectors import catalog_stats, collection_by_slug, filter_items, image_progress
 
 PAGE_SIZE = 24
 
@@ -14,8 +14,7 @@ PAGE_SIZE = 24
 def item_list(request: HttpRequest) -> HttpResponse:
     items = filter_items(Item.objects.visible().with_cover(), request.GET).order_by("-id")
     page = Paginator(items, PAGE_SIZE).get_page(request.GET.get("page"))
-    slug = request.GET.get("collection")
-    collection = Collection.objects.filter(slug=slug).first() if slug else None
+    collection = collection_by_slug(request.GET.get("collection"))
     facets = Item.objects.filter(collection=collection) if collection else Item.objects.all()
     progress = image_progress(collection)
     query = request.GET.copy()
@@ -39,8 +38,7 @@ def item_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def stats(request: HttpRequest) -> HttpResponse:
-    slug = request.GET.get("collection")
-    collection = get_object_or_404(Collection, slug=slug) if slug else None
+    collection = collection_by_slug(request.GET.get("collection"))
     rows = catalog_stats(collection)
     return render(request, "catalog/stats.html", {
         "rows": rows, "total": sum(r.count for r in rows),

@@ -1,12 +1,13 @@
 """Domain errors and their HTTP meaning, in one place.
 
-Services raise ``DomainError`` subclasses; the API handler and the page views turn them into
-400/404/409 answers with a readable message, so no domain error reaches a user as a 500.
+Services raise ``DomainError`` subclasses; the API handler and, for pages, ``DomainErrorMiddleware``
+turn them into 400/404/409 answers with a readable message, so no domain error reaches a user as a 500.
 """
 from __future__ import annotations
 
 from typing import Any
 
+from django.http import Http404, HttpRequest, HttpResponse
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -44,3 +45,20 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     if isinstance(exc, DomainError):
         return Response({"detail": exc.message}, status=exc.http_status)
     return exception_handler(exc, context)
+
+
+class DomainErrorMiddleware:
+    """Pages: a DomainError a view lets through becomes its HTTP answer (NotFound renders the 404 page)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
+        if isinstance(exc, NotFound):
+            raise Http404(exc.message)
+        if isinstance(exc, DomainError):
+            return HttpResponse(exc.message, status=exc.http_status, content_type="text/plain; charset=utf-8")
+        return None

@@ -14,7 +14,9 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Q, QuerySet
 
 from catalog.models import Collection, Item
-from stylesite.exceptions import InvalidInput, NotFound, NotReady
+from catalog.selectors import collection_by_slug
+from stylesite.exceptions import NotFound, NotReady
+from stylesite.params import parse_int
 
 from ..artifacts import artifact_load, artifact_path
 from ..embeddings import CollectionMatrix, matrix_key
@@ -145,10 +147,7 @@ def predict_items(user: AbstractBaseUser, item_ids: list[int]) -> list[Predictio
 def default_collection(user: AbstractBaseUser, slug: str | None) -> Collection:
     """The collection asked for; else the one the user voted most in; else the first."""
     if slug:
-        collection = Collection.objects.filter(slug=slug).first()
-        if collection is None:
-            raise NotFound(f"No collection '{slug}'.")
-        return collection
+        return collection_by_slug(slug)
     voted = (Vote.objects.filter(user=user).values("item__collection").annotate(n=Count("id")).order_by("-n").first())
     collection = (Collection.objects.filter(pk=voted["item__collection"]).first() if voted
                   else Collection.objects.order_by("pk").first())
@@ -158,13 +157,7 @@ def default_collection(user: AbstractBaseUser, slug: str | None) -> Collection:
 
 
 def parse_k(raw: str | None, default: int = 20) -> int:
-    try:
-        k = int(raw) if raw not in (None, "") else default
-    except ValueError:
-        raise InvalidInput("k must be a whole number.") from None
-    if not 1 <= k <= MAX_FEED:
-        raise InvalidInput(f"k must be between 1 and {MAX_FEED}.")
-    return k
+    return parse_int(raw, name="k", default=default, minimum=1, maximum=MAX_FEED)
 
 
 def user_vote_map(user: AbstractBaseUser, item_ids: list[int]) -> dict[int, str]:

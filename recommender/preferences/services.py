@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
+from catalog.importers import SPLIT_ALIASES
 from catalog.models import Collection, Item
 from stylesite.exceptions import InvalidInput, NotFound, NotReady
 
@@ -21,9 +22,9 @@ from ..models import PreferenceReport, ServedPredictor, Vote, VoterProfile
 from .refit import preference_refit_soon
 
 VOTE_VALUES = {"like": Vote.Value.LIKE, "dislike": Vote.Value.DISLIKE, "1": Vote.Value.LIKE, "2": Vote.Value.DISLIKE}
-SPLITS = {"train": Vote.Split.TRAIN, "training": Vote.Split.TRAIN, "validation": Vote.Split.VALIDATION,
-          "valid": Vote.Split.VALIDATION, "val": Vote.Split.VALIDATION, "": Vote.Split.NONE,
-          "none": Vote.Split.NONE}
+# The catalogue's split aliases (one table, catalog.importers); votes have no test split.
+SPLITS = {alias: split for alias, split in SPLIT_ALIASES.items() if split in Vote.Split.values} | {
+    "": Vote.Split.NONE, "none": Vote.Split.NONE}
 
 
 # --------------------------------------------------------------------------- votes

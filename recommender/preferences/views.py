@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from catalog.models import Collection
+from catalog.selectors import collection_by_slug
 from stylesite.exceptions import DomainError
 
 from ..models import Vote
@@ -64,7 +65,7 @@ def my_likes(request: HttpRequest) -> HttpResponse:
 @staff_member_required
 def respondents(request: HttpRequest) -> HttpResponse:
     slug = request.GET.get("collection")
-    collection = Collection.objects.filter(slug=slug).first() if slug else None
+    collection = collection_by_slug(slug)
     rows = selectors.respondent_table(collection)
     if request.GET.get("format") == "csv":
         response = HttpResponse(content_type="text/csv; charset=utf-8")

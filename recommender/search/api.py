@@ -10,16 +10,16 @@ from drf_spectacular.utils import (
     extend_schema,
 )
 from rest_framework import permissions, serializers
-from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from catalog.models import Collection
+from catalog.models import Collection, Item
 from catalog.serializers import ItemSerializer
 from stylesite.exceptions import InvalidInput
+from stylesite.limits import IPRateThrottle, UserOrIPRateThrottle, concurrency_slot
+from stylesite.params import parse_int
+from stylesite.parsers import SafeFormParser, SafeMultiPartParser
 
 from ..styles import style_guess_for_vector
 from .selectors import (
@@ -50,15 +50,10 @@ class CappedUploadHandler(FileUploadHandler):
         return None  # the next handler builds the file
 
 
-class PhotoSearchThrottle(ScopedRateThrottle):
-    """The scoped throttle, reading its rate per request: a changed setting applies without a restart.
+class PhotoSearchIPThrottle(IPRateThrottle):
+    """Photo searches per client address, whoever is signed in (STYLESITE_PHOTO_SEARCH_IP_RATE)."""
 
-    (DRF's throttles copy ``DEFAULT_THROTTLE_RATES`` once, when the module is imported.)
-    """
-
-    @property
-    def THROTTLE_RATES(self) -> dict[str, str | None]:  # noqa: N802 - the name DRF reads
-        return api_settings.DEFAULT_THROTTLE_RATES
+    scope = "photo_search_ip"
 
 
 class MatchSerializer(serializers.Serializer):
@@ -76,6 +71,11 @@ class FacetsSerializer(serializers.Serializer):
     gender = FacetSerializer(many=True)
 
 
+class LooksLikeSerializer(serializers.Serializer):
+    label = serializers.CharField(help_text="The style classifier's most likely label for the photo.")
+    probability = serializers.FloatField()
+
+
 class QuerySerializer(serializers.Serializer):
     collection = serializers.CharField(help_text="Slug of the collection searched.")
     model = serializers.CharField(help_text="Embedding model (name and version) used.")
@@ -83,6 +83,8 @@ class QuerySerializer(serializers.Serializer):
                                  help_text="x, y, w, h in pixels of the uploaded image, or null.")
     background_removed = serializers.BooleanField()
     cutout = serializers.CharField(help_text="What was searched (the embedder's input) as a data: URL.")
+    looks_like = LooksLikeSerializer(allow_null=True,
+                                     help_text="The collection's classifier's guess, or null without a classifier.")
 
 
 class ImageSearchResponseSerializer(serializers.Serializer):
@@ -99,12 +101,9 @@ class ImageSearchRequestSerializer(serializers.Serializer):
     k = serializers.IntegerField(required=False, min_value=1, max_value=MAX_K, default=12)
     collection = serializers.CharField(required=False, help_text="Collection slug (default: the first by name).")
     label = serializers.CharField(required=False)
-    gender = serializers.ChoiceField(required=False, choices=["W", "M", "U"])
-    split = serializers.ChoiceField(required=False, choices=["train", "validation", "test", "none"])
+    gender = serializers.ChoiceField(required=False, choices=Item.Gender.values)
+    split = serializers.ChoiceField(required=False, choices=Item.Split.values)
 
-
-# Room for the multipart headers and the small form fields around the image.
-FORM_OVERHEAD_BYTES = 64 * 1024
 
 _ITEM_EXAMPLE = {"id": 42, "collection": "clothing", "title": "dress 7", "label": "dress", "category": "",
                  "gender": "W", "period": "", "split": "train", "source_name": "dress/7.jpg", "external_url": "",
@@ -114,8 +113,8 @@ FILTER_PARAMETERS = [
     OpenApiParameter("k", int, description=f"How many items, 1 to {MAX_K} (default 12)."),
     OpenApiParameter("collection", str, description="Collection slug to search (default: the item's own)."),
     OpenApiParameter("label", str, description="Only items with this label."),
-    OpenApiParameter("gender", str, enum=["W", "M", "U"], description="Only items of this gender."),
-    OpenApiParameter("split", str, enum=["train", "validation", "test", "none"], description="Only this split."),
+    OpenApiParameter("gender", str, enum=Item.Gender.values, description="Only items of this gender."),
+    OpenApiParameter("split", str, enum=Item.Split.values, description="Only this split."),
 ]
 
 
@@ -142,19 +141,21 @@ class SimilarItemsView(APIView):
 
 class ImageSearchView(APIView):
     permission_classes = [permissions.AllowAny]
-    parser_classes = [MultiPartParser, FormParser]
-    throttle_classes = [PhotoSearchThrottle]
+    parser_classes = [SafeMultiPartParser, SafeFormParser]
+    throttle_classes = [PhotoSearchIPThrottle, UserOrIPRateThrottle]
     throttle_scope = "photo_search"
 
     @extend_schema(
         summary="Search the catalogue by photo",
         description="Upload a photo (optionally with a crop box); it is decoded, cut out when the collection "
                     "removes backgrounds, embedded like catalogue images, and never stored. Throttled per "
-                    "client (scope `photo_search`, STYLESITE_PHOTO_SEARCH_RATE).",
+                    "user (STYLESITE_PHOTO_SEARCH_RATE) and per client address (STYLESITE_PHOTO_SEARCH_IP_RATE); "
+                    "at most STYLESITE_SEARCH_MAX_CONCURRENT searches run at once.",
         request={"multipart/form-data": ImageSearchRequestSerializer},
         responses={200: ImageSearchResponseSerializer,
                    400: OpenApiResponse(description="Not an accepted image, too large, or a bad parameter."),
-                   429: OpenApiResponse(description="Too many searches; see the Retry-After header.")},
+                   429: OpenApiResponse(description="Too many searches; see the Retry-After header."),
+                   503: OpenApiResponse(description="Too many searches running; see the Retry-After header.")},
         examples=[
             OpenApiExample("A cropped street photo", request_only=True, media_type="multipart/form-data",
                            value={"image": "(binary)", "crop": "120,80,400,600", "k": 12, "collection": "clothing"}),
@@ -168,14 +169,14 @@ class ImageSearchView(APIView):
     )
     def post(self, request: Request) -> Response:
         # Refuse a body far over the cap before Django reads it into a temporary file.
-        declared = request.META.get("CONTENT_LENGTH") or "0"
-        if declared.isdigit() and int(declared) > settings.STYLESITE_UPLOAD_MAX_BYTES + FORM_OVERHEAD_BYTES:
-            upload_check_size(int(declared))
+        declared = parse_int(request.META.get("CONTENT_LENGTH"), name="Content-Length", default=0)
+        if declared > settings.STYLESITE_UPLOAD_MAX_BYTES + settings.STYLESITE_UPLOAD_FORM_OVERHEAD_BYTES:
+            upload_check_size(declared)
         cap = CappedUploadHandler(request._request)
         request._request.upload_handlers = [cap, *request._request.upload_handlers]
         upload = request.FILES.get("image")
         if cap.over_cap:
-            upload_check_size(max(cap.received, int(declared) if declared.isdigit() else 0))
+            upload_check_size(max(cap.received, declared))
         if upload is None:
             raise InvalidInput("send the photo as the multipart field `image`")
         upload_check_size(upload.size)
@@ -183,15 +184,19 @@ class ImageSearchView(APIView):
         collection = params.collection or Collection.objects.first()
         if collection is None:
             raise InvalidInput("there is no collection to search")
-        query = query_image_embed(data=upload.read(), collection=collection, crop=crop_parse(request.data.get("crop")))
+        crop = crop_parse(request.data.get("crop"))
+        with concurrency_slot("photo-search", limit=settings.STYLESITE_SEARCH_MAX_CONCURRENT,
+                              lease_seconds=settings.STYLESITE_SEARCH_LEASE_SECONDS):
+            query = query_image_embed(data=upload.read(), collection=collection, crop=crop)
         matches = nearest_items(query.vector, query.model, params, collection=collection)
         guess = style_guess_for_vector(collection, query.vector)
-        return Response({
-            "results": MatchSerializer(matches, many=True, context={"request": request}).data,
+        result = {
+            "results": matches,
             "facets": facets(matches),
             "query": {"collection": collection.slug, "model": str(query.model),
                       "crop": list(query.crop) if query.crop else None,
                       "background_removed": query.background_removed, "cutout": query.cutout_data_url(),
                       "looks_like": {"label": guess[0], "probability": round(guess[1], 3)} if guess else None},
-        })
+        }
+        return Response(ImageSearchResponseSerializer(result, context={"request": request}).data)
 

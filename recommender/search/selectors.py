@@ -8,7 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from catalog.models import Collection, Item
+from catalog.selectors import collection_by_slug
 from stylesite.exceptions import InvalidInput, NotFound, NotReady
+from stylesite.params import parse_int
 
 from ..embeddings import active_model
 from ..models import Embedding, EmbeddingModel
@@ -37,21 +39,15 @@ class Match:
 
 def search_params(params: Mapping[str, str]) -> SearchParams:
     """Parse ``k``, ``collection`` (slug), ``label``, ``gender``, ``split``; InvalidInput with a reason."""
-    raw_k = str(params.get("k") or DEFAULT_K).strip()
-    if not raw_k.isdigit() or not 1 <= int(raw_k) <= MAX_K:
-        raise InvalidInput(f"k must be a whole number from 1 to {MAX_K}")
-    collection = None
-    if params.get("collection"):
-        collection = Collection.objects.filter(slug=params["collection"]).first()
-        if collection is None:
-            raise InvalidInput(f"no collection with slug {params['collection']!r}")
+    k = parse_int(params.get("k"), name="k", default=DEFAULT_K, minimum=1, maximum=MAX_K)
+    collection = collection_by_slug(params.get("collection"), unknown=InvalidInput)
     gender = params.get("gender") or ""
     if gender and gender not in Item.Gender.values:
         raise InvalidInput(f"gender must be one of {', '.join(Item.Gender.values)}")
     split = params.get("split") or ""
     if split and split not in Item.Split.values:
         raise InvalidInput(f"split must be one of {', '.join(Item.Split.values)}")
-    return SearchParams(k=int(raw_k), collection=collection, label=params.get("label") or "",
+    return SearchParams(k=k, collection=collection, label=params.get("label") or "",
                         gender=gender, split=split)
 
 

@@ -70,7 +70,7 @@ def query_image_embed(*, data: bytes, collection: Collection, crop: Crop | None 
 
     upload_check_size(len(data))
     try:
-        decoded = decode_image(data, max_pixels=settings.STYLESITE_MAX_PIXELS, draft_size=_draft_size(crop))
+        decoded = decode_image(data, max_pixels=settings.STYLESITE_SEARCH_MAX_PIXELS, draft_size=_draft_size(crop))
         if crop is not None:
             decoded = crop_box(decoded, crop)
     except ImageRejected as exc:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -205,11 +206,13 @@ class MislabelAdmin(admin.ModelAdmin):
                            'Relabel as {}</button>', url, _suggested_label(obj))
 
     def relabel_view(self, request: HttpRequest, pk: int) -> HttpResponseRedirect:
+        if not self.has_change_permission(request):  # admin_view checks staff status only
+            raise PermissionDenied
         row = get_object_or_404(Mislabel.objects.select_related("item"), pk=pk)
         self._relabel(request, [row])
         return HttpResponseRedirect(reverse("admin:recommender_mislabel_changelist"))
 
-    @admin.action(description="Relabel selected items with the suggested label")
+    @admin.action(description="Relabel selected items with the suggested label", permissions=["change"])
     def relabel_selected(self, request: HttpRequest, queryset: QuerySet[Mislabel]) -> None:
         self._relabel(request, list(queryset.select_related("item")))
 
@@ -269,15 +272,17 @@ class NearDuplicateAdmin(admin.ModelAdmin):
                                  for a, text in (("keep", "Keep both"), ("merge", "Merge into first"))))
 
     def resolve_view(self, request: HttpRequest, pk: int, action: str) -> HttpResponseRedirect:
+        if not self.has_change_permission(request):  # admin_view checks staff status only
+            raise PermissionDenied
         self._resolve(request, [get_object_or_404(NearDuplicate.objects.select_related("first", "second"), pk=pk)],
                       action)
         return HttpResponseRedirect(reverse("admin:recommender_nearduplicate_changelist"))
 
-    @admin.action(description="Keep both items of the selected pairs")
+    @admin.action(description="Keep both items of the selected pairs", permissions=["change"])
     def keep_selected(self, request: HttpRequest, queryset: QuerySet[NearDuplicate]) -> None:
         self._resolve(request, list(queryset), "keep")
 
-    @admin.action(description="Merge the second item of each selected pair into the first")
+    @admin.action(description="Merge the second item of each selected pair into the first", permissions=["change"])
     def merge_selected(self, request: HttpRequest, queryset: QuerySet[NearDuplicate]) -> None:
         self._resolve(request, list(queryset), "merge")
 

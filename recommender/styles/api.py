@@ -9,8 +9,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog.models import Collection, Item
+from catalog.selectors import collection_by_slug
 from catalog.serializers import ItemSerializer
 from stylesite.exceptions import InvalidInput, NotFound, NotReady
+from stylesite.params import parse_int
 
 from ..models import StyleCluster, StyleJob
 from . import selectors, services
@@ -23,12 +25,7 @@ def _collection(request: Request) -> Collection:
     slug = request.query_params.get("collection")
     if not slug and request.method == "POST":
         slug = request.data.get("collection")
-    if not slug:
-        raise InvalidInput("collection (a slug) is required")
-    collection = Collection.objects.filter(slug=slug).first()
-    if collection is None:
-        raise NotFound(f"no collection with slug {slug!r}")
-    return collection
+    return collection_by_slug(slug, required=True)
 
 
 class StyleClusterSerializer(serializers.ModelSerializer):
@@ -64,30 +61,70 @@ class SummarySerializer(serializers.Serializer):
     by_group = serializers.DictField()
 
 
+class ClusterListSerializer(serializers.Serializer):
+    collection = serializers.CharField()
+    k = serializers.IntegerField(allow_null=True)
+    silhouette = serializers.FloatField(allow_null=True)
+    silhouette_by_k = serializers.DictField(child=serializers.FloatField())
+    inertia_by_k = serializers.DictField(child=serializers.FloatField())
+    map_method = serializers.CharField(allow_null=True)
+    clusters = StyleClusterSerializer(many=True)
+
+
+class CoherenceSerializer(serializers.Serializer):
+    cluster_id = serializers.IntegerField()
+    name = serializers.CharField(allow_blank=True)
+    cluster = SummarySerializer()
+    control = SummarySerializer()
+
+
+class StyleMapSerializer(serializers.Serializer):
+    collection = serializers.CharField()
+    points = MapPointSerializer(many=True)
+
+
+class ClassifierReportSerializer(serializers.Serializer):
+    collection = serializers.CharField(source="collection.slug")
+    version = serializers.IntegerField()
+    kind = serializers.CharField()
+    model = serializers.CharField()
+    fingerprint = serializers.CharField()
+    created = serializers.DateTimeField()
+    classes = serializers.ListField(child=serializers.CharField())
+    candidates = serializers.ListField(child=serializers.DictField())
+    validation = serializers.DictField()
+    test = serializers.DictField()
+
+
+class PredictedLabelItemsSerializer(serializers.Serializer):
+    label = serializers.CharField()
+    probability = serializers.FloatField(allow_null=True)
+    items = ItemSerializer(many=True)
+
+
+class CoherenceRatingSerializer(serializers.Serializer):
+    set = serializers.IntegerField(source="set_id")
+    score = serializers.IntegerField()
+
+
 class ClusterListView(APIView):
     permission_classes = [permissions.AllowAny]
 
     @extend_schema(parameters=[COLLECTION_PARAM], summary="A collection's style clusters, with the clustering's "
                    "k, silhouette and both curves (silhouette and inertia by k)",
-                   responses=inline_serializer("StyleClusterList", {
-                       "collection": serializers.CharField(), "k": serializers.IntegerField(allow_null=True),
-                       "silhouette": serializers.FloatField(allow_null=True),
-                       "silhouette_by_k": serializers.DictField(child=serializers.FloatField()),
-                       "inertia_by_k": serializers.DictField(child=serializers.FloatField()),
-                       "map_method": serializers.CharField(allow_null=True),
-                       "clusters": StyleClusterSerializer(many=True)}))
+                   responses=ClusterListSerializer)
     def get(self, request: Request) -> Response:
         collection = _collection(request)
         clustering = selectors.clustering_of(collection)
-        return Response({
+        return Response(ClusterListSerializer({
             "collection": collection.slug,
             "k": clustering.k if clustering else None,
             "silhouette": clustering.silhouette if clustering else None,
             "silhouette_by_k": clustering.silhouette_by_k if clustering else {},
             "inertia_by_k": clustering.inertia_by_k if clustering else {},
             "map_method": clustering.map_method if clustering else None,
-            "clusters": StyleClusterSerializer(selectors.clusters_of(collection), many=True).data,
-        })
+            "clusters": selectors.clusters_of(collection),
+        }).data)
 
 
 class ClusterItemsView(generics.ListAPIView):
@@ -108,13 +145,12 @@ class ClusterCoherenceView(APIView):
     permission_classes = [permissions.AllowAny]
 
     @extend_schema(summary="Coherence ratings of a cluster beside the collection's control sets",
-                   responses=inline_serializer("Coherence", {"cluster": SummarySerializer(),
-                                                             "control": SummarySerializer()}))
+                   responses=CoherenceSerializer)
     def get(self, request: Request, pk: int) -> Response:
         cluster = get_object_or_404(StyleCluster, pk=pk)
-        return Response({"cluster_id": cluster.pk, "name": cluster.name,
-                         "cluster": SummarySerializer(selectors.coherence_of(cluster)).data,
-                         "control": SummarySerializer(selectors.coherence_control(cluster.collection)).data})
+        return Response(CoherenceSerializer({
+            "cluster_id": cluster.pk, "name": cluster.name, "cluster": selectors.coherence_of(cluster),
+            "control": selectors.coherence_control(cluster.collection)}).data)
 
 
 class StyleMapView(APIView):
@@ -122,12 +158,11 @@ class StyleMapView(APIView):
 
     @extend_schema(parameters=[COLLECTION_PARAM], summary="Map points (x, y in [0, 1]) with cluster, "
                    "label, thumbnail and, for a logged-in user, their vote",
-                   responses=inline_serializer("StyleMap", {"collection": serializers.CharField(),
-                                                            "points": MapPointSerializer(many=True)}))
+                   responses=StyleMapSerializer)
     def get(self, request: Request) -> Response:
         collection = _collection(request)
-        return Response({"collection": collection.slug,
-                         "points": selectors.map_points(collection, request.user)})
+        return Response(StyleMapSerializer({"collection": collection.slug,
+                                            "points": selectors.map_points(collection, request.user)}).data)
 
 
 class StyleJobCreateView(APIView):
@@ -146,7 +181,9 @@ class StyleJobCreateView(APIView):
 
 
 class StyleJobView(generics.RetrieveAPIView):
-    permission_classes = [permissions.AllowAny]
+    """A job's state (staff: jobs are started by staff and their errors are for them)."""
+
+    permission_classes = [permissions.IsAdminUser]
     serializer_class = StyleJobSerializer
     queryset = StyleJob.objects.select_related("collection")
 
@@ -156,23 +193,13 @@ class ClassifierView(APIView):
 
     @extend_schema(parameters=[COLLECTION_PARAM], summary="The latest style classifier's reports: accuracy, "
                    "per-class accuracy, macro F1 and confusion matrix on validation and test",
-                   responses=inline_serializer("StyleClassifierReport", {
-                       "collection": serializers.CharField(), "version": serializers.IntegerField(),
-                       "kind": serializers.CharField(), "model": serializers.CharField(),
-                       "fingerprint": serializers.CharField(), "created": serializers.DateTimeField(),
-                       "classes": serializers.ListField(child=serializers.CharField()),
-                       "candidates": serializers.ListField(child=serializers.DictField()),
-                       "validation": serializers.DictField(), "test": serializers.DictField()}))
+                   responses=ClassifierReportSerializer)
     def get(self, request: Request) -> Response:
         collection = _collection(request)
         classifier = selectors.classifier_of(collection)
         if classifier is None:
             raise NotReady(f"no style classifier for {collection.slug} yet; run train_classifier")
-        return Response({"collection": collection.slug, "version": classifier.version, "kind": classifier.kind,
-                         "model": str(classifier.model), "fingerprint": classifier.fingerprint,
-                         "created": classifier.created, "classes": classifier.classes,
-                         "candidates": classifier.candidates, "validation": classifier.validation,
-                         "test": classifier.test})
+        return Response(ClassifierReportSerializer(classifier).data)
 
 
 class ClassifierTopView(APIView):
@@ -184,22 +211,15 @@ class ClassifierTopView(APIView):
         OpenApiParameter("collection", str, description="Collection slug (with label)."),
         OpenApiParameter("limit", int, description="How many items (1-100, default 12)."),
     ], summary="Top items of an item's predicted label (or of a label), most confident first",
-        responses=inline_serializer("PredictedLabelItems", {
-            "label": serializers.CharField(), "probability": serializers.FloatField(allow_null=True),
-            "items": ItemSerializer(many=True)}))
+        responses=PredictedLabelItemsSerializer)
     def get(self, request: Request) -> Response:
-        try:
-            limit = int(request.query_params.get("limit", 12))
-        except ValueError:
-            raise InvalidInput("limit must be a whole number") from None
-        if not 1 <= limit <= 100:
-            raise InvalidInput("limit must be between 1 and 100")
+        limit = parse_int(request.query_params.get("limit"), name="limit", default=12, minimum=1, maximum=100)
         prediction = None
         if request.query_params.get("item"):
-            try:
-                item = Item.objects.select_related("collection").get(pk=int(request.query_params["item"]))
-            except (ValueError, Item.DoesNotExist):
-                raise NotFound(f"no item {request.query_params['item']!r}") from None
+            item_id = parse_int(request.query_params["item"], name="item")
+            item = Item.objects.select_related("collection").filter(pk=item_id).first()
+            if item is None:
+                raise NotFound(f"no item {item_id}")
             prediction = selectors.item_style_guess(item)
             if prediction is None:
                 raise NotReady(f"item {item.pk} has no style prediction yet")
@@ -209,11 +229,9 @@ class ClassifierTopView(APIView):
         else:
             raise InvalidInput("give item (an id) or label and collection")
         items = selectors.predicted_top_items(collection, label, limit)
-        return Response({
-            "label": label,
-            "probability": prediction.probability if prediction else None,
-            "items": ItemSerializer(items, many=True, context={"request": request}).data,
-        })
+        return Response(PredictedLabelItemsSerializer({
+            "label": label, "probability": prediction.probability if prediction else None, "items": items,
+        }, context={"request": request}).data)
 
 
 class CoherenceRateView(APIView):
@@ -222,12 +240,8 @@ class CoherenceRateView(APIView):
     @extend_schema(request=inline_serializer("CoherenceRatingRequest", {
         "set": serializers.IntegerField(), "score": serializers.IntegerField(min_value=1, max_value=5)}),
         summary="Rate a set of images 1-5 for \"do these feel alike?\" (once per user and set)",
-        responses={201: inline_serializer("CoherenceRatingStored", {
-            "set": serializers.IntegerField(), "score": serializers.IntegerField()})})
+        responses={201: CoherenceRatingSerializer})
     def post(self, request: Request) -> Response:
-        try:
-            set_id = int(request.data.get("set"))
-        except (TypeError, ValueError):
-            raise InvalidInput("set must be a coherence set id") from None
+        set_id = parse_int(request.data.get("set"), name="set", minimum=1)
         rating = services.coherence_rate(user=request.user, set_id=set_id, score=request.data.get("score"))
-        return Response({"set": rating.set_id, "score": rating.score}, status=201)
+        return Response(CoherenceRatingSerializer(rating).data, status=201)

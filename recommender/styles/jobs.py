@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from catalog.models import Collection
 from stylesite.exceptions import InvalidInput, NotReady
+from stylesite.params import parse_int
 
 from ..models import StyleJob
 from .clustering import MAP_METHODS, clustering_run
@@ -34,8 +35,9 @@ def style_job_params(kind: str, params: dict) -> dict:
     if method not in MAP_METHODS:
         raise InvalidInput(f"unknown map method {method!r}; use one of {', '.join(MAP_METHODS)}")
     try:
-        k_min, k_max = int(params.get("k_min", 2)), int(params.get("k_max", 30))
-    except (TypeError, ValueError):
+        k_min = parse_int(params.get("k_min"), name="k_min", default=2)
+        k_max = parse_int(params.get("k_max"), name="k_max", default=30)
+    except InvalidInput:
         raise InvalidInput("k_min and k_max must be whole numbers") from None
     if not K_LIMITS[0] <= k_min <= k_max <= K_LIMITS[1]:
         raise InvalidInput(f"need {K_LIMITS[0]} <= k_min <= k_max <= {K_LIMITS[1]}")

@@ -34,6 +34,8 @@ NAME_MATCH_SIMILARITY = 0.9
 COHERENCE_SET_SIZES = (4, 5, 6)
 # About one set in four is a control (images from different clusters), so ratings have a baseline.
 CONTROL_SHARE = 0.25
+# How often an unrated existing set is shown again instead of a new one, so sets gather several ratings.
+REUSE_SHARE = 0.7
 
 
 # --- jobs ------------------------------------------------------------------------------------
@@ -86,7 +88,7 @@ def coherence_set_next(collection: Collection, user: AbstractBaseUser, rng: rand
     cluster = None if control else rng.choice(clusters)
     existing = (CoherenceSet.objects.filter(collection=collection, is_control=control, cluster=cluster)
                 .exclude(ratings__user=user).annotate(n=Count("ratings")).order_by("n", "id").first())
-    if existing is not None and rng.random() < 0.7:
+    if existing is not None and rng.random() < REUSE_SHARE:
         return existing
     size = rng.choice(COHERENCE_SET_SIZES)
     if control:

@@ -13,7 +13,9 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from catalog.models import Collection
+from catalog.selectors import collection_by_slug
 from stylesite.exceptions import DomainError, InvalidInput
+from stylesite.params import parse_int
 
 from ..models import StyleCluster
 from . import selectors, services
@@ -28,7 +30,7 @@ def styles_index(request: HttpRequest) -> HttpResponse:
 
 
 def style_map(request: HttpRequest, slug: str) -> HttpResponse:
-    collection = get_object_or_404(Collection, slug=slug)
+    collection = collection_by_slug(slug)
     clustering = selectors.clustering_of(collection)
     clusters = list(selectors.clusters_of(collection))
     coherence = dict((c.pk if c else None, s) for c, s in selectors.coherence_table(collection)) if clusters else {}
@@ -53,7 +55,7 @@ def _top_mix(label_mix: dict[str, int], n: int = 3) -> list[tuple[str, int]]:
 @staff_member_required
 @require_POST
 def style_job_start(request: HttpRequest, slug: str) -> HttpResponse:
-    collection = get_object_or_404(Collection, slug=slug)
+    collection = collection_by_slug(slug)
     params = {k: request.POST[k] for k in ("map_method", "k_min", "k_max") if request.POST.get(k)}
     try:
         job = services.style_job_start(collection=collection, kind=request.POST.get("kind", ""), params=params)
@@ -77,13 +79,14 @@ def style_cluster(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def style_rate(request: HttpRequest, slug: str) -> HttpResponse:
-    collection = get_object_or_404(Collection, slug=slug)
+    collection = collection_by_slug(slug)
     if request.method == "POST":
-        set_id = request.POST.get("set", "")
         try:
-            if not set_id.isdigit():
-                raise InvalidInput("this form is missing its set of images; please rate the next one")
-            services.coherence_rate(user=request.user, set_id=int(set_id), score=request.POST.get("score"))
+            try:
+                set_id = parse_int(request.POST.get("set"), name="set", minimum=1)
+            except InvalidInput:
+                raise InvalidInput("this form is missing its set of images; please rate the next one") from None
+            services.coherence_rate(user=request.user, set_id=set_id, score=request.POST.get("score"))
             messages.success(request, "Thanks — here is another set.")
         except DomainError as exc:
             messages.error(request, exc.message)
@@ -105,7 +108,7 @@ def style_classifier(request: HttpRequest, slug: str) -> HttpResponse:
     from ml.classifier import Report
     from ml.plots import confusion_svg
 
-    collection = get_object_or_404(Collection, slug=slug)
+    collection = collection_by_slug(slug)
     classifier = selectors.classifier_of(collection)
     reports = []
     if classifier:
@@ -124,7 +127,7 @@ class _Echo:
 
 
 def style_export(request: HttpRequest, slug: str) -> StreamingHttpResponse:
-    collection = get_object_or_404(Collection, slug=slug)
+    collection = collection_by_slug(slug)
     writer = csv.writer(_Echo())
 
     def rows():

@@ -46,6 +46,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Hardening (stylesite/security.py, stylesite/exceptions.py)
+    "stylesite.security.RejectNulMiddleware",
+    "stylesite.security.ContentSecurityPolicyMiddleware",
+    "stylesite.exceptions.DomainErrorMiddleware",
 ]
 
 ROOT_URLCONF = "stylesite.urls"
@@ -74,7 +78,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# The lockout backend goes first: it refuses attempts for a locked username or address (stylesite/limits.py).
+AUTHENTICATION_BACKENDS = ["stylesite.limits.LoginLockoutBackend", "django.contrib.auth.backends.ModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "catalog:item-list"
 LOGOUT_REDIRECT_URL = "catalog:item-list"
@@ -138,7 +145,15 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "stylesite.exceptions.api_exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "photo_search": env("STYLESITE_PHOTO_SEARCH_RATE", default="30/min"),
+        "photo_search_ip": env("STYLESITE_PHOTO_SEARCH_IP_RATE", default="60/min"),
     },
+    # Proxies in front of the site whose X-Forwarded-For entries are trusted (0: use REMOTE_ADDR).
+    "NUM_PROXIES": env.int("STYLESITE_NUM_PROXIES", default=0),
+    "DEFAULT_PARSER_CLASSES": [
+        "stylesite.parsers.SafeJSONParser",
+        "stylesite.parsers.SafeFormParser",
+        "stylesite.parsers.SafeMultiPartParser",
+    ],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Stylesite API",
@@ -150,6 +165,30 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# --- Hardening (stylesite/security.py, parsers.py, limits.py) -----------------------------
+# JSON request bodies nested deeper than this are refused with 400.
+STYLESITE_JSON_MAX_DEPTH = env.int("STYLESITE_JSON_MAX_DEPTH", default=32)
+# Photo search decodes at most this many pixels (a 5 KB 1-bit PNG can declare 40 MP), and runs at most
+# this many searches at once across all web processes (more answer 503 with Retry-After).
+STYLESITE_SEARCH_MAX_PIXELS = env.int("STYLESITE_SEARCH_MAX_PIXELS", default=16_000_000)
+STYLESITE_SEARCH_MAX_CONCURRENT = env.int("STYLESITE_SEARCH_MAX_CONCURRENT", default=4)
+STYLESITE_SEARCH_LEASE_SECONDS = env.int("STYLESITE_SEARCH_LEASE_SECONDS", default=60)
+# Room for multipart headers and small form fields beside the photo-search image.
+STYLESITE_UPLOAD_FORM_OVERHEAD_BYTES = env.int("STYLESITE_UPLOAD_FORM_OVERHEAD_BYTES", default=64 * 1024)
+# Failed logins (page or token API) before a username / a client address is locked, and for how long.
+STYLESITE_LOGIN_FAILURES_PER_USER = env.int("STYLESITE_LOGIN_FAILURES_PER_USER", default=10)
+STYLESITE_LOGIN_FAILURES_PER_IP = env.int("STYLESITE_LOGIN_FAILURES_PER_IP", default=50)
+STYLESITE_LOGIN_LOCKOUT_SECONDS = env.int("STYLESITE_LOGIN_LOCKOUT_SECONDS", default=15 * 60)
+# Django serves MEDIA_URL itself only when this is true (production: a web server or object store does).
+STYLESITE_SERVE_MEDIA = env.bool("STYLESITE_SERVE_MEDIA", default=True)
+# No inline scripts anywhere (page scripts are static files); inline style attributes remain.
+STYLESITE_CONTENT_SECURITY_POLICY = env(
+    "STYLESITE_CONTENT_SECURITY_POLICY",
+    default="default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data: blob:; font-src 'self'; connect-src 'self'; object-src 'none'; "
+            "base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+)
 
 # --- Celery ----------------------------------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6390/0")

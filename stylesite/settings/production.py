@@ -17,3 +17,5 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+# Uploaded media is served by the web server or object store, never by Django.
+STYLESITE_SERVE_MEDIA = env.bool("STYLESITE_SERVE_MEDIA", default=False)
