@@ -179,3 +179,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
 }
+
+# --- Bulk import jobs (POST /api/imports/): caps on the zip of images -----------------
+STYLESITE_IMPORT_MAX_FILES = env.int("STYLESITE_IMPORT_MAX_FILES", default=10_000)
+STYLESITE_IMPORT_MAX_BYTES = env.int("STYLESITE_IMPORT_MAX_BYTES", default=2 * 1024 ** 3)  # uncompressed
