@@ -149,6 +149,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Choice sets used by more than one serializer keep one readable name each.
+    "ENUM_NAME_OVERRIDES": {
+        "ItemGenderEnum": "catalog.models.Item.Gender", "ItemSplitEnum": "catalog.models.Item.Split",
+        "ItemImageStatusEnum": "catalog.models.ItemImage.Status",
+        "JobStatusEnum": "catalog.models.ImportJob.Status",  # the same set as style jobs
+    },
 }
 
 # --- Celery ----------------------------------------------------------------------------
