@@ -268,6 +268,21 @@ def test_deleting_one_image_removes_its_files_and_vector_and_keeps_the_item(staf
     assert all(default_storage.exists(name) for name in stored_files(first))
 
 
+def test_deleting_an_item_drops_its_votes_and_asks_for_a_preference_refit(staff_client, make_item, visitor,
+                                                                         django_capture_on_commit_callbacks):
+    from django.core.cache import cache
+
+    from recommender.models import Vote
+
+    item = make_item()
+    Vote.objects.create(user=visitor, item=item, value="like")
+    cache.delete(f"preferences:refit:{item.collection_id}")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert staff_client.delete(f"/api/items/{item.pk}/").status_code == 204
+    assert not Vote.objects.exists()
+    assert cache.get(f"preferences:refit:{item.collection_id}") == 1
+
+
 # --- A pipeline task for an image deleted meanwhile ends quietly -------------------------------
 
 @pytest.mark.django_db(transaction=True)
@@ -302,7 +317,12 @@ def test_an_image_deleted_while_decoding_ends_the_task_quietly(make_item, monkey
 @pytest.mark.django_db(transaction=True)
 def test_an_image_deleted_before_the_final_write_leaves_no_vector_and_no_file(monkeypatch, settings):
     """With background removal the task writes a mask and a cut-out; deleted meanwhile, it removes them."""
-    from catalog.services import ItemFields, collection_create, image_delete, item_create_with_image
+    from catalog.services import (
+        ItemFields,
+        collection_create,
+        image_delete,
+        item_create_with_image,
+    )
     from recommender.pipeline import services
 
     cut = collection_create(name="Cut", slug="cut", remove_background=True)
