@@ -7,7 +7,7 @@ from django.utils.html import format_html, format_html_join
 
 from stylesite.exceptions import InvalidInput
 
-from .models import Collection, ImportJob, Item, ItemImage
+from .models import Collection, ImportJob, ImportRow, Item, ItemImage
 from .selectors import image_progress
 from .services import image_mark_pending, import_files_check, import_job_create
 
@@ -125,6 +125,10 @@ class ImportJobForm(forms.ModelForm):
         return data
 
 
+# The job page lists this many rejected rows; the CSV report has them all.
+REJECTIONS_SHOWN = 20
+
+
 @admin.register(ImportJob)
 class ImportJobAdmin(admin.ModelAdmin):
     """Bulk imports: the add form starts a job (run by Celery); a job's page shows its progress and report."""
@@ -133,8 +137,8 @@ class ImportJobAdmin(admin.ModelAdmin):
     list_display = ["__str__", "status", "progress", "created", "created_by"]
     list_filter = ["status", "collection"]
     list_select_related = ["collection", "created_by"]
-    readonly_fields = ["collection", "status", "progress", "error", "report", "created_by", "created", "started",
-                       "finished"]
+    readonly_fields = ["collection", "status", "progress", "error", "report", "rejections", "created_by", "created",
+                       "started", "finished"]
 
     def get_fields(self, request: HttpRequest, obj: ImportJob | None = None) -> list[str]:
         return ["collection", "csv_file", "zip_file"] if obj is None else self.readonly_fields
@@ -155,6 +159,14 @@ class ImportJobAdmin(admin.ModelAdmin):
     def progress(self, obj: ImportJob) -> str:
         return (f"{obj.processed} / {obj.total or '?'} rows · {obj.imported} imported · {obj.duplicate} duplicate · "
                 f"{obj.rejected} rejected")
+
+    @admin.display(description="First rejected rows")
+    def rejections(self, obj: ImportJob) -> str:
+        rows = obj.rows.filter(outcome=ImportRow.Outcome.REJECTED).order_by("row")[:REJECTIONS_SHOWN]
+        if not rows:
+            return "–"
+        return format_html("<ul style='margin:0;padding-left:1em'>{}</ul>", format_html_join(
+            "", "<li>row {}: {} — {}</li>", ((r.row, r.image or "(no image)", r.reason) for r in rows)))
 
     @admin.display(description="Report")
     def report(self, obj: ImportJob) -> str:

@@ -305,6 +305,10 @@ class ImportJobViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixin
         return Response(ImportJobSerializer(job, context=self.get_serializer_context()).data,
                         status=status.HTTP_201_CREATED)
 
+    @extend_schema(summary="Import jobs, newest first")
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        return super().list(request, *args, **kwargs)
+
     @extend_schema(summary="An import job's status and progress",
                    examples=[OpenApiExample("Running", value=_JOB_EXAMPLE)])
     def retrieve(self, request: Request, *args, **kwargs) -> Response:

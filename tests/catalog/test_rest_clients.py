@@ -487,13 +487,19 @@ def test_the_admin_starts_an_import_job_and_shows_its_report(client, django_user
     assert refused.status_code == 200 and b"lacks column(s): label" in refused.content
     assert not ImportJob.objects.exists()
     resp = client.post("/admin/catalog/importjob/add/", {
-        "collection": collection.pk, "csv_file": upload("a.csv", b"image,label\na.jpg,dress\n"),
+        "collection": collection.pk, "csv_file": upload("a.csv", b"image,label\na.jpg,dress\ngone.jpg,hat\n"),
         "zip_file": upload("a.zip", photo_zip({"a.jpg": image_bytes(seed=1)}))})
     assert resp.status_code == 302, resp.content[:2000]
     job = ImportJob.objects.get()
     assert job.status == "queued" and job.created_by == admin_user
     page = client.get(f"/admin/catalog/importjob/{job.pk}/change/")
     assert page.status_code == 200 and f"/api/imports/{job.pk}/report.csv".encode() in page.content
+    from catalog.tasks import import_job_run_task
+
+    assert import_job_run_task.run(job.pk) == "done"
+    page = client.get(f"/admin/catalog/importjob/{job.pk}/change/").content.decode()
+    assert "2 / 2 rows · 1 imported · 0 duplicate · 1 rejected" in page
+    assert "row 2: gone.jpg — cannot read file" in page
 
 
 # --- import_catalog --------------------------------------------------------------------------
