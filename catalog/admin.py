@@ -1,11 +1,15 @@
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from .models import Collection, Item, ItemImage
+from stylesite.exceptions import InvalidInput
+
+from .models import Collection, ImportJob, ImportRow, Item, ItemImage
 from .selectors import image_progress
-from .services import image_mark_pending
+from .services import image_mark_pending, import_files_check, import_job_create
 
 
 def _thumb(image: ItemImage | None, size: int = 64) -> str:
@@ -96,3 +100,75 @@ class ItemImageAdmin(admin.ModelAdmin):
     def reprocess(self, request: HttpRequest, queryset: QuerySet[ItemImage]) -> None:
         count = image_mark_pending(ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(request, f"{count} image(s) queued for processing.", messages.SUCCESS)
+
+
+class ImportJobForm(forms.ModelForm):
+    """Upload a CSV (the ``csv`` layout) and a zip of its images; checked before anything is stored."""
+
+    class Meta:
+        model = ImportJob
+        fields = ["collection", "csv_file", "zip_file"]
+        labels = {"csv_file": "CSV", "zip_file": "Zip of images"}
+        help_texts = {
+            "csv_file": "Columns image and label (optional: title, category, gender, period, split, external_url, "
+                        "price); image is a path inside the zip.",
+            "zip_file": "The images the CSV names.",
+        }
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("csv_file") and data.get("zip_file"):
+            try:
+                import_files_check(data["csv_file"], data["zip_file"])
+            except InvalidInput as exc:
+                raise forms.ValidationError(exc.message) from exc
+        return data
+
+
+# The job page lists this many rejected rows; the CSV report has them all.
+REJECTIONS_SHOWN = 20
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    """Bulk imports: the add form starts a job (run by Celery); a job's page shows its progress and report."""
+
+    form = ImportJobForm
+    list_display = ["__str__", "status", "progress", "created", "created_by"]
+    list_filter = ["status", "collection"]
+    list_select_related = ["collection", "created_by"]
+    readonly_fields = ["collection", "status", "progress", "error", "report", "rejections", "created_by", "created",
+                       "started", "finished"]
+
+    def get_fields(self, request: HttpRequest, obj: ImportJob | None = None) -> list[str]:
+        return ["collection", "csv_file", "zip_file"] if obj is None else self.readonly_fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ImportJob | None = None) -> list[str]:
+        return [] if obj is None else self.readonly_fields
+
+    def has_change_permission(self, request: HttpRequest, obj: ImportJob | None = None) -> bool:
+        return False  # a job is read-only once started: its page shows progress
+
+    def save_model(self, request: HttpRequest, obj: ImportJob, form: ImportJobForm, change: bool) -> None:
+        job = import_job_create(collection=form.cleaned_data["collection"], csv_file=form.cleaned_data["csv_file"],
+                                zip_file=form.cleaned_data["zip_file"], user=request.user)
+        obj.pk = job.pk
+        obj.refresh_from_db()
+
+    @admin.display(description="Progress")
+    def progress(self, obj: ImportJob) -> str:
+        return (f"{obj.processed} / {obj.total or '?'} rows · {obj.imported} imported · {obj.duplicate} duplicate · "
+                f"{obj.rejected} rejected")
+
+    @admin.display(description="First rejected rows")
+    def rejections(self, obj: ImportJob) -> str:
+        rows = obj.rows.filter(outcome=ImportRow.Outcome.REJECTED).order_by("row")[:REJECTIONS_SHOWN]
+        if not rows:
+            return "–"
+        return format_html("<ul style='margin:0;padding-left:1em'>{}</ul>", format_html_join(
+            "", "<li>row {}: {} — {}</li>", ((r.row, r.image or "(no image)", r.reason) for r in rows)))
+
+    @admin.display(description="Report")
+    def report(self, obj: ImportJob) -> str:
+        return format_html('<a href="{}">Download the per-row report (CSV)</a>',
+                           reverse("api-import-report", args=[obj.pk]))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,6 +17,16 @@ KFASHION_NAME = re.compile(
     r"^(?P<kind>[WT])_(?P<imageid>\d+)_(?P<period>\d+)_(?P<style>[A-Za-z0-9-]+)_(?P<gender>[MW])$"
 )
 CSV_FIELDS = {"title", "category", "gender", "period", "split", "external_url", "price"}
+CSV_REQUIRED = {"image", "label"}
+# What each layout expects, for the message when a path holds nothing to import.
+LAYOUT_HELP = {
+    "folders": "<split>/<label>/<file> under the folder, e.g. train/dress/0001.jpg "
+               "(split: train, validation or test; files .jpg, .jpeg, .png or .webp)",
+    "kfashion": "{W|T}_{imageid}_{period}_{style}_{gender}.jpg files under the folder, "
+                "e.g. training_set/W_01752_00_metrosexual_M.jpg",
+    "csv": "a CSV file with the columns image and label (optional: "
+           f"{', '.join(sorted(CSV_FIELDS))}), image paths relative to the CSV's folder",
+}
 
 
 @dataclass
@@ -25,6 +36,7 @@ class ImportRecord:
     split: str = Item.Split.NONE
     extra: dict[str, str] = field(default_factory=dict)
     error: str = ""  # set when the record itself is malformed (reported, not imported)
+    name: str = ""  # the image as the source names it (a CSV cell), for reports
 
 
 def split_from_name(name: str) -> str | None:
@@ -36,8 +48,20 @@ def split_from_name(name: str) -> str | None:
 
 
 def _files(root: Path) -> Iterator[Path]:
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and not path.name.startswith("."):
+    """Files under ``root`` in name order, following symbolic links (split folders are often links
+    into a shared dataset); a link back to a folder already walked is not walked again."""
+    seen: set[str] = set()
+    found: list[Path] = []
+    for folder, dirs, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found.extend(Path(folder) / name for name in names if not name.startswith("."))
+    for path in sorted(found):
+        if path.is_file():
             yield path
 
 
@@ -74,14 +98,23 @@ def read_csv(csv_path: Path) -> Iterator[ImportRecord]:
     """A CSV with ``image`` and ``label`` columns; ``image`` is relative to the CSV's folder."""
     with csv_path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
-        missing = {"image", "label"} - set(reader.fieldnames or [])
+        missing = csv_missing_columns(reader.fieldnames)
         if missing:
-            raise ValueError(f"{csv_path.name} lacks column(s): {', '.join(sorted(missing))}")
+            raise ValueError(f"{csv_path.name} lacks column(s): {', '.join(missing)}")
         for row in reader:
-            path = (csv_path.parent / row["image"]).resolve()
+            image = (row.get("image") or "").strip()
+            if not image:
+                yield ImportRecord(csv_path.parent, error="the row names no image", name="")
+                continue
+            path = (csv_path.parent / image).resolve()
             extra = {k: v.strip() for k, v in row.items() if k in CSV_FIELDS and v and v.strip()}
             split = split_from_name(extra.pop("split", "none")) or Item.Split.NONE
-            yield ImportRecord(path, label=row["label"].strip(), split=split, extra=extra)
+            yield ImportRecord(path, label=(row.get("label") or "").strip(), split=split, extra=extra, name=image)
+
+
+def csv_missing_columns(fieldnames: list[str] | None) -> list[str]:
+    """The required columns of the ``csv`` layout that a header lacks, sorted."""
+    return sorted(CSV_REQUIRED - set(fieldnames or []))
 
 
 LAYOUTS = {"folders": read_folders, "kfashion": read_kfashion, "csv": read_csv}

@@ -70,6 +70,10 @@ class Item(models.Model):
     source_name = models.CharField(max_length=300, blank=True, db_index=True)
     external_url = models.URLField(blank=True)
     price = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    external_id = models.CharField(
+        max_length=200, blank=True, default="",
+        help_text="The client's own key for this item, unique per collection (idempotent upserts).",
+    )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -77,7 +81,15 @@ class Item(models.Model):
 
     class Meta:
         ordering = ["-created", "-id"]
-        indexes = [models.Index(fields=["collection", "label", "gender", "split"])]
+        indexes = [
+            models.Index(fields=["collection", "label", "gender", "split"]),
+            # The changes feed pages by (updated, id).
+            models.Index(fields=["updated", "id"], name="item_updated_id"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["collection", "external_id"], condition=~models.Q(external_id=""),
+                                    name="unique_external_id_per_collection"),
+        ]
 
     def __str__(self) -> str:
         return self.title
@@ -148,3 +160,59 @@ class ItemImage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.item} #{self.position}"
+
+
+class ImportJob(models.Model):
+    """A bulk import sent as a CSV (the ``csv`` layout) plus a zip of the images it names.
+
+    Runs in Celery (``catalog.tasks.import_job_run_task``); each CSV row gets an ``ImportRow``
+    (imported, duplicate or rejected with a reason), which is the downloadable report.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="import_jobs")
+    csv_file = models.FileField(upload_to="imports/%Y/%m/")
+    zip_file = models.FileField(upload_to="imports/%Y/%m/")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    error = models.TextField(blank=True, help_text="Why the whole job failed (a bad archive or CSV).")
+    total = models.PositiveIntegerField(default=0, help_text="CSV rows to import (known once running).")
+    processed = models.PositiveIntegerField(default=0)
+    imported = models.PositiveIntegerField(default=0)
+    duplicate = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+    created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return f"Import #{self.pk} into {self.collection}"
+
+
+class ImportRow(models.Model):
+    """The outcome of one CSV row of an import job (one line of its report)."""
+
+    class Outcome(models.TextChoices):
+        IMPORTED = "imported", "Imported"
+        DUPLICATE = "duplicate", "Duplicate"
+        REJECTED = "rejected", "Rejected"
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="rows")
+    row = models.PositiveIntegerField(help_text="Data row of the CSV: 1 is the first row after the header.")
+    image = models.CharField(max_length=500)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    reason = models.TextField(blank=True)
+    item = models.ForeignKey(Item, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["row"]
+        constraints = [models.UniqueConstraint(fields=["job", "row"], name="unique_import_row")]

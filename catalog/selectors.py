@@ -1,13 +1,15 @@
 """Reads of the catalogue that more than one view, command or API use."""
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass
 
 from django.db.models import Count, QuerySet
 
 from stylesite.exceptions import DomainError, InvalidInput, NotFound
 
-from .models import Collection, Item, ItemImage
+from .models import Collection, ImportJob, ImportRow, Item, ItemImage
 
 
 def collection_by_slug(slug: str | None, *, required: bool = False,
@@ -67,3 +69,15 @@ def filter_items(items: QuerySet[Item], params: dict[str, str]) -> QuerySet[Item
     if params.get("q"):
         items = items.filter(title__icontains=params["q"])
     return items
+
+
+REPORT_COLUMNS = ["row", "image", "outcome", "reason", "item_id"]
+
+
+def import_report_csv(job: ImportJob) -> str:
+    """An import job's per-row report as CSV (row 1 is the CSV's first row after its header)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(REPORT_COLUMNS)
+    writer.writerows(ImportRow.objects.filter(job=job).order_by("row").values_list(*REPORT_COLUMNS))
+    return out.getvalue()

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from .models import Collection, Item, ItemImage
+from .models import Collection, ImportJob, Item, ItemImage
 
 
 class CollectionSerializer(serializers.ModelSerializer):
@@ -30,7 +30,7 @@ class ItemSerializer(serializers.ModelSerializer):
     class Meta:
         model = Item
         fields = ["id", "collection", "title", "label", "category", "gender", "period", "split",
-                  "source_name", "external_url", "price", "url", "images", "created", "updated"]
+                  "source_name", "external_url", "price", "external_id", "url", "images", "created", "updated"]
         read_only_fields = ["source_name", "created", "updated"]
 
 
@@ -48,3 +48,66 @@ class ProgressSerializer(serializers.Serializer):
     failed = serializers.IntegerField()
     suspect = serializers.IntegerField()
     total = serializers.IntegerField()
+
+
+IMAGE_HELP = "JPEG, PNG or WebP photo, at most STYLESITE_UPLOAD_MAX_BYTES (10 MB by default)."
+
+
+class ImageSerializer(ItemImageSerializer):
+    """An image with its item and pipeline state (``status``; ``error`` says why it failed)."""
+
+    class Meta(ItemImageSerializer.Meta):
+        fields = ["id", "item", "original", "thumbnail", "status", "error", "attempts", "width", "height",
+                  "position", "suspect", "created"]
+        read_only_fields = fields
+
+
+class ImageUploadSerializer(serializers.Serializer):
+    image = serializers.FileField(help_text=IMAGE_HELP)
+
+
+class ItemCreateSerializer(ItemSerializer):
+    """``POST /api/items/``: the item's fields, and optionally its first photo (multipart)."""
+
+    image = serializers.FileField(write_only=True, required=False, help_text=IMAGE_HELP)
+
+    class Meta(ItemSerializer.Meta):
+        fields = [*ItemSerializer.Meta.fields, "image"]
+
+
+class ItemUpsertSerializer(serializers.ModelSerializer):
+    """The fields a client sends to ``PUT /api/collections/{slug}/items/{external_id}/`` (all of them:
+    a field left out goes back to its default)."""
+
+    class Meta:
+        model = Item
+        fields = ["title", "label", "category", "gender", "period", "split", "external_url", "price"]
+
+
+class ImportJobCreateSerializer(serializers.Serializer):
+    collection = serializers.SlugRelatedField(slug_field="slug", queryset=Collection.objects.all(),
+                                              help_text="Slug of the collection the items go to.")
+    csv = serializers.FileField(help_text="UTF-8 CSV with the columns image and label (optional: title, "
+                                          "category, gender, period, split, external_url, price); image is a "
+                                          "path inside the zip.")
+    images = serializers.FileField(help_text="Zip of the images the CSV names (at most STYLESITE_IMPORT_MAX_FILES "
+                                             "files and STYLESITE_IMPORT_MAX_BYTES uncompressed).")
+
+
+class ImportJobSerializer(serializers.ModelSerializer):
+    collection = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    report = serializers.SerializerMethodField(help_text="The per-row report as CSV.")
+
+    class Meta:
+        model = ImportJob
+        fields = ["id", "collection", "status", "error", "total", "processed", "imported", "duplicate",
+                  "rejected", "created", "started", "finished", "report"]
+        read_only_fields = fields
+
+    def get_report(self, job: ImportJob) -> str:
+        from django.urls import reverse
+
+        path = reverse("api-import-report", args=[job.pk])
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
+

@@ -1,23 +1,29 @@
 """Writes to the catalogue. Views, commands, admin actions and the API call these."""
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.text import slugify
 
 from ml.images import ImageRejected, decode_image, make_thumbnail, sha256_of
-from stylesite.exceptions import InvalidInput
+from stylesite.exceptions import Conflict, InvalidInput
 
-from .models import Collection, Item, ItemImage, stuck_cutoff
-from .signals import image_added
+from .archives import archive_check
+from .importers import ImportRecord, csv_missing_columns
+from .models import Collection, ImportJob, ImportRow, Item, ItemImage, stuck_cutoff
+from .signals import catalogue_deleted, image_added
 
 
 def collection_create(
@@ -44,20 +50,66 @@ class ItemFields:
     source_name: str = ""
     external_url: str = ""
     price: Decimal | None = None
+    external_id: str = ""
 
 
 def item_create(*, collection: Collection, fields: ItemFields) -> Item:
-    if fields.split not in Item.Split.values:
-        raise InvalidInput(f"unknown split {fields.split!r}; use one of {', '.join(Item.Split.values)}")
-    if fields.gender and fields.gender not in Item.Gender.values:
-        raise InvalidInput(f"unknown gender {fields.gender!r}; use one of {', '.join(Item.Gender.values)}")
     item = Item(collection=collection, **fields.__dict__)
+    _item_check(item)
+    try:
+        with transaction.atomic():
+            item.save()
+    except IntegrityError as exc:
+        raise Conflict(f"collection {collection.slug!r} already has an item with external_id "
+                       f"{item.external_id!r}; PUT /api/collections/{collection.slug}/items/<external_id>/ "
+                       "updates it") from exc
+    return item
+
+
+def _item_check(item: Item) -> None:
+    """Validate an item's fields (``InvalidInput`` with every problem) before it is saved."""
+    if item.split not in Item.Split.values:
+        raise InvalidInput(f"unknown split {item.split!r}; use one of {', '.join(Item.Split.values)}")
+    if item.gender and item.gender not in Item.Gender.values:
+        raise InvalidInput(f"unknown gender {item.gender!r}; use one of {', '.join(Item.Gender.values)}")
     try:
         item.full_clean(exclude=["collection"])
     except ValidationError as exc:
         raise InvalidInput("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from exc
-    item.save()
-    return item
+
+
+def item_upsert(*, collection: Collection, external_id: str, fields: ItemFields) -> tuple[Item, bool]:
+    """Create or update the item the client knows as ``external_id``; returns (item, created).
+
+    Every field of ``fields`` is written (a full replacement, as PUT means), except the key itself.
+    Two concurrent upserts of one key end as one item: the loser of the insert race updates.
+    """
+    external_id = external_id.strip()
+    if not external_id or len(external_id) > 200:
+        raise InvalidInput("external_id needs 1 to 200 characters")
+    values = {**fields.__dict__, "external_id": external_id}
+    with transaction.atomic():
+        item = Item.objects.select_for_update().filter(collection=collection, external_id=external_id).first()
+        if item is None:
+            try:
+                with transaction.atomic():
+                    return item_create(collection=collection, fields=ItemFields(**values)), True
+            except Conflict:
+                item = Item.objects.select_for_update().get(collection=collection, external_id=external_id)
+        for name, value in values.items():
+            setattr(item, name, value)
+        _item_check(item)
+        item.save()
+    return item, False
+
+
+def upload_check_size(size: int) -> None:
+    """Refuse an image file over the cap (or empty) before anything decodes it."""
+    cap = settings.STYLESITE_UPLOAD_MAX_BYTES
+    if size > cap:
+        raise InvalidInput(f"the file is {size / 1e6:.1f} MB; images may be at most {cap / 1e6:.0f} MB")
+    if size == 0:
+        raise InvalidInput("the file is empty")
 
 
 class DuplicateImage(Exception):
@@ -69,9 +121,10 @@ class DuplicateImage(Exception):
 def image_add(*, item: Item, data: bytes, filename: str) -> ItemImage:
     """Validate an image file and attach it to ``item``; the pipeline runs after commit.
 
-    Raises ``InvalidInput`` for a file that is not a safe JPEG/PNG/WebP image and
-    ``DuplicateImage`` when the collection already holds the same bytes.
+    Raises ``InvalidInput`` for an empty file, one over ``STYLESITE_UPLOAD_MAX_BYTES`` or one that is
+    not a safe JPEG/PNG/WebP image, and ``DuplicateImage`` when the collection already holds the same bytes.
     """
+    upload_check_size(len(data))
     try:
         decoded = decode_image(data, max_pixels=settings.STYLESITE_MAX_PIXELS,
                                draft_size=settings.STYLESITE_THUMBNAIL_SIZE * 2)
@@ -114,13 +167,14 @@ def item_create_with_image(*, collection: Collection, fields: ItemFields, data: 
 def image_claim(image_id: int) -> ItemImage | None:
     """Move a pending (or long-stuck) image to processing; None when someone else has it or it is done."""
     now = timezone.now()
+    # A missing row (the image was deleted) claims nothing: the task ends as "skipped".
     claimed = ItemImage.objects.filter(pk=image_id).filter(
         Q(status=ItemImage.Status.PENDING)
         | Q(status=ItemImage.Status.PROCESSING, status_changed__lt=stuck_cutoff(now))
     ).update(status=ItemImage.Status.PROCESSING, status_changed=now, attempts=F("attempts") + 1)
     if not claimed:
         return None
-    return ItemImage.objects.select_related("item", "collection").get(pk=image_id)
+    return ItemImage.objects.select_related("item", "collection").filter(pk=image_id).first()
 
 
 def image_release(image_id: int) -> None:
@@ -190,3 +244,165 @@ def image_mark_pending(images: list[ItemImage] | None = None, *, ids: list[int] 
     for image_id in ids:
         transaction.on_commit(lambda image_id=image_id: image_added.send(sender=ItemImage, image_id=image_id))
     return count
+
+
+def image_delete(image: ItemImage) -> None:
+    """Delete one image: its row, its vectors (cascade) and, after commit, its files.
+
+    The row is locked first, so a pipeline task finishing this image either committed before
+    (and its mask and cut-out are deleted with the row) or finds the row gone and removes what it
+    wrote itself. Deleting an image already gone changes nothing.
+    """
+    with transaction.atomic():
+        locked = ItemImage.objects.select_for_update().filter(pk=image.pk).first()
+        if locked is None:
+            return
+        locked.delete()
+        _deleted_announce(locked.collection_id, item_ids=[], image_ids=[locked.pk])
+
+
+def item_delete(item: Item) -> None:
+    """Delete an item with its images, their files and vectors, and its votes (cascade)."""
+    with transaction.atomic():
+        # Lock the images before the cascade reads them (see ``image_delete``).
+        image_ids = list(ItemImage.objects.select_for_update().filter(item_id=item.pk).values_list("pk", flat=True))
+        deleted, _ = Item.objects.filter(pk=item.pk).delete()
+        if deleted:
+            _deleted_announce(item.collection_id, item_ids=[item.pk], image_ids=image_ids)
+
+
+def _deleted_announce(collection_id: int, *, item_ids: list[int], image_ids: list[int]) -> None:
+    transaction.on_commit(lambda: catalogue_deleted.send(
+        sender=Item, collection_id=collection_id, item_ids=item_ids, image_ids=image_ids))
+
+
+def files_delete_on_commit(*fields) -> None:
+    """Remove the stored files of deleted rows once the deleting transaction commits.
+
+    Called when an ItemImage or ImportJob row is deleted (``catalog.receivers``), whichever way:
+    a service, a cascade, the admin. A rollback keeps the files with their row.
+    """
+    stored = [(f.storage, f.name) for f in fields if f]
+
+    def delete() -> None:
+        for storage, name in stored:
+            storage.delete(name)
+
+    transaction.on_commit(delete)
+
+
+# --- Importing one record (the import command and import jobs) ---------------------------
+
+def record_import(collection: Collection, record: ImportRecord) -> tuple[str, str, Item | None]:
+    """Import one record: ("imported" | "duplicate" | "rejected", reason, the item or None)."""
+    if record.error:
+        return ImportRow.Outcome.REJECTED, record.error, None
+    try:
+        data = record.path.read_bytes()
+    except OSError as exc:
+        return ImportRow.Outcome.REJECTED, f"cannot read file: {exc.strerror or exc}", None
+    extra = dict(record.extra)
+    try:
+        price = Decimal(extra.pop("price")) if "price" in extra else None
+    except InvalidOperation:
+        return ImportRow.Outcome.REJECTED, f"price {record.extra['price']!r} is not a number", None
+    fields = ItemFields(
+        title=extra.pop("title", "") or default_title(record),
+        label=record.label, split=record.split, source_name=record.path.name, price=price, **extra,
+    )
+    try:
+        item = item_create_with_image(collection=collection, fields=fields, data=data, filename=record.path.name)
+    except DuplicateImage as exc:
+        return ImportRow.Outcome.DUPLICATE, str(exc), exc.existing.item
+    except InvalidInput as exc:
+        return ImportRow.Outcome.REJECTED, exc.message, None
+    return ImportRow.Outcome.IMPORTED, "", item
+
+
+def default_title(record: ImportRecord) -> str:
+    """A readable title when the source has none: the label and the start of the file name
+    (dataset file names are often opaque ids such as ``28709ef4-cebf-40c5-…``)."""
+    stem = record.path.stem.replace("_", " ")
+    if not record.label:
+        return stem
+    return f"{record.label.replace('-', ' ').capitalize()} {stem[:8].strip()}"
+
+
+# --- Import jobs -------------------------------------------------------------------------
+
+# A CSV of image names is small; this bounds what the web process reads to check one.
+IMPORT_CSV_MAX_BYTES = 20 * 1024 * 1024
+
+
+def import_job_create(*, collection: Collection, csv_file: UploadedFile, zip_file: UploadedFile,
+                      user: AbstractBaseUser | None = None) -> ImportJob:
+    """Check a CSV (the ``csv`` layout) and a zip of its images, store both, and queue the job.
+
+    ``InvalidInput`` (nothing stored) for a CSV without the required columns or not UTF-8, and for
+    a zip that is unreadable, too large, has too many files or an unsafe member name.
+    """
+    import_files_check(csv_file, zip_file)
+    job = ImportJob(collection=collection, created_by=user)
+    job.csv_file.save("import.csv", csv_file, save=False)
+    job.zip_file.save("images.zip", zip_file, save=False)
+    job.save()
+    transaction.on_commit(lambda: import_job_enqueue(job.pk))
+    return job
+
+
+def import_files_check(csv_file: UploadedFile, zip_file: UploadedFile) -> None:
+    """``InvalidInput`` unless the CSV has the ``csv`` layout's columns and the zip is safe to extract."""
+    if csv_file.size > IMPORT_CSV_MAX_BYTES:
+        raise InvalidInput(f"the CSV is {csv_file.size / 1e6:.1f} MB; at most {IMPORT_CSV_MAX_BYTES / 1e6:.0f} MB")
+    try:
+        text = csv_file.read().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput("the CSV is not UTF-8 text") from exc
+    finally:
+        csv_file.seek(0)
+    try:
+        missing = csv_missing_columns(csv.DictReader(io.StringIO(text)).fieldnames)
+    except csv.Error as exc:
+        raise InvalidInput(f"the CSV cannot be read: {exc}") from exc
+    if missing:
+        raise InvalidInput(f"the CSV lacks column(s): {', '.join(missing)} (header: image,label,…)")
+    archive_check(zip_file)
+
+
+def import_job_enqueue(job_id: int) -> None:
+    from .tasks import import_job_run_task  # tasks import this module
+
+    import_job_run_task.delay(job_id)
+
+
+def import_job_claim(job_id: int) -> ImportJob | None:
+    """Move a queued (or long-stuck running) job to running; None when it is done or someone has it."""
+    now = timezone.now()
+    claimed = ImportJob.objects.filter(pk=job_id).filter(
+        Q(status=ImportJob.Status.QUEUED) | Q(status=ImportJob.Status.RUNNING, started__lt=stuck_cutoff(now))
+    ).update(status=ImportJob.Status.RUNNING, started=now, error="")
+    if not claimed:
+        return None
+    return ImportJob.objects.select_related("collection").filter(pk=job_id).first()
+
+
+def import_job_start(job: ImportJob, total: int) -> None:
+    """Record how many rows the job has (known once its CSV is read)."""
+    ImportJob.objects.filter(pk=job.pk).update(total=total)
+
+
+def import_row_record(job: ImportJob, *, row: int, image: str, outcome: str, reason: str,
+                      item: Item | None) -> None:
+    """Report one row and count it (call inside the transaction that imported it)."""
+    ImportRow.objects.create(job=job, row=row, image=image[:500], outcome=outcome, reason=reason, item=item)
+    ImportJob.objects.filter(pk=job.pk).update(processed=F("processed") + 1, **{outcome: F(outcome) + 1})
+
+
+def import_job_finish(job: ImportJob) -> None:
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.DONE, finished=timezone.now())
+
+
+def import_job_fail(job_id: int, reason: str) -> None:
+    """The whole job cannot run (e.g. the archive is bad); rows reported so far stay."""
+    ImportJob.objects.filter(pk=job_id).update(status=ImportJob.Status.FAILED, error=reason[:2000],
+                                               finished=timezone.now())

@@ -11,7 +11,12 @@ from django.conf import settings
 from django.db import transaction
 
 from catalog.models import Collection, ItemImage
-from catalog.services import image_claim, image_fail, image_mark_ready
+from catalog.services import (
+    files_delete_on_commit,
+    image_claim,
+    image_fail,
+    image_mark_ready,
+)
 
 from ..embeddings import (
     collection_embedding_ensure,
@@ -42,8 +47,17 @@ def image_process(image_id: int) -> str:
     except PermanentFailure as exc:
         image_fail(image_id, str(exc))
         return "failed"
+    except Exception:
+        if not ItemImage.objects.filter(pk=image_id).exists():
+            return "skipped"  # deleted while it was processed (its original went with it)
+        raise
     cutout_files_save(image, decoded, prepared)
     with transaction.atomic():
+        # Deleting an image locks its row first, so this lock sees a delete that came meanwhile:
+        # then store nothing and remove the files just written (no orphan vector or file).
+        if not ItemImage.objects.select_for_update().filter(pk=image_id).exists():
+            files_delete_on_commit(image.mask, image.cutout)
+            return "skipped"
         embeddings_upsert([Embedding(image=image, item_id=image.item_id, model=model, vector=vector.tolist())])
         image_mark_ready(image_id, mask=image.mask.name, cutout=image.cutout.name,
                          foreground_share=prepared.share, suspect=prepared.suspect)

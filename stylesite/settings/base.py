@@ -164,6 +164,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Choice sets used by more than one serializer keep one readable name each.
+    "ENUM_NAME_OVERRIDES": {
+        "ItemGenderEnum": "catalog.models.Item.Gender", "ItemSplitEnum": "catalog.models.Item.Split",
+        "ItemImageStatusEnum": "catalog.models.ItemImage.Status",
+        "JobStatusEnum": "catalog.models.ImportJob.Status",  # the same set as style jobs
+    },
 }
 
 # --- Hardening (stylesite/security.py, parsers.py, limits.py) -----------------------------
@@ -218,3 +224,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
 }
+
+# --- Bulk import jobs (POST /api/imports/): caps on the zip of images -----------------
+STYLESITE_IMPORT_MAX_FILES = env.int("STYLESITE_IMPORT_MAX_FILES", default=10_000)
+STYLESITE_IMPORT_MAX_BYTES = env.int("STYLESITE_IMPORT_MAX_BYTES", default=2 * 1024 ** 3)  # uncompressed

@@ -1,16 +1,14 @@
 from __future__ import annotations
 
 from collections import Counter
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from catalog.importers import LAYOUTS, ImportRecord
-from catalog.models import Collection
-from catalog.services import DuplicateImage, ItemFields, collection_create, item_create_with_image
-from stylesite.exceptions import InvalidInput
+from catalog.importers import LAYOUT_HELP, LAYOUTS, ImportRecord
+from catalog.models import Collection, ImportRow
+from catalog.services import collection_create, record_import
 
 
 class Command(BaseCommand):
@@ -30,13 +28,16 @@ class Command(BaseCommand):
                limit_per_label: int, **options) -> None:
         if not path.exists():
             raise CommandError(f"{path} does not exist")
-        target = Collection.objects.filter(slug=collection).first() or collection_create(
-            name=name or collection.replace("-", " ").title(), slug=collection, kind=kind
-        )
         try:
             records = list(LAYOUTS[layout](path))
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
+        if not records:
+            raise CommandError(f"{path} holds no importable file. The {layout} layout expects "
+                               f"{LAYOUT_HELP[layout]}.")
+        target = Collection.objects.filter(slug=collection).first() or collection_create(
+            name=name or collection.replace("-", " ").title(), slug=collection, kind=kind
+        )
         if limit_per_label:
             records = _limit(records, limit_per_label)
         counts: Counter[str] = Counter()
@@ -44,9 +45,9 @@ class Command(BaseCommand):
         bar = tqdm(records, desc=f"Importing into {target.slug}", unit="file", file=self.stderr,
                    disable=options["verbosity"] == 0)
         for record in bar:
-            outcome, reason = _import_one(target, record)
+            outcome, reason, _item = record_import(target, record)
             counts[outcome] += 1
-            if outcome == "rejected":
+            if outcome == ImportRow.Outcome.REJECTED:
                 rejected.append((record.path, reason))
         bar.close()
         self.stdout.write(self.style.SUCCESS(
@@ -66,37 +67,3 @@ def _limit(records: list[ImportRecord], per_label: int) -> list[ImportRecord]:
             seen[key] += 1
             kept.append(record)
     return kept
-
-
-def _import_one(collection: Collection, record: ImportRecord) -> tuple[str, str]:
-    if record.error:
-        return "rejected", record.error
-    try:
-        data = record.path.read_bytes()
-    except OSError as exc:
-        return "rejected", f"cannot read file: {exc.strerror or exc}"
-    extra = dict(record.extra)
-    try:
-        price = Decimal(extra.pop("price")) if "price" in extra else None
-    except InvalidOperation:
-        return "rejected", f"price {record.extra['price']!r} is not a number"
-    fields = ItemFields(
-        title=extra.pop("title", "") or default_title(record),
-        label=record.label, split=record.split, source_name=record.path.name, price=price, **extra,
-    )
-    try:
-        item_create_with_image(collection=collection, fields=fields, data=data, filename=record.path.name)
-    except DuplicateImage:
-        return "duplicate", ""
-    except InvalidInput as exc:
-        return "rejected", exc.message
-    return "imported", ""
-
-
-def default_title(record: ImportRecord) -> str:
-    """A readable title when the source has none: the label and the start of the file name
-    (dataset file names are often opaque ids such as ``28709ef4-cebf-40c5-…``)."""
-    stem = record.path.stem.replace("_", " ")
-    if not record.label:
-        return stem
-    return f"{record.label.replace('-', ' ').capitalize()} {stem[:8].strip()}"
