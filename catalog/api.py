@@ -10,8 +10,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .models import Collection, Item
-from .selectors import catalog_stats, filter_items, image_progress
-from .serializers import CollectionSerializer, ItemSerializer, ProgressSerializer, StatsRowSerializer
+from .selectors import collection_stats, filter_items, image_progress
+from .serializers import CollectionSerializer, CollectionStatsSerializer, ItemSerializer, ProgressSerializer
 
 
 class IsStaffOrReadOnly(permissions.BasePermission):
@@ -55,14 +55,16 @@ class ItemViewSet(viewsets.ModelViewSet):
 
 
 class StatsView(APIView):
+    """The figures of the statistics page. Votes per label are the recommender's: ``/api/stats/votes/``."""
+
     permission_classes = [permissions.AllowAny]
 
     @extend_schema(
-        parameters=[OpenApiParameter("collection", str, description="Collection slug.")],
-        responses=StatsRowSerializer(many=True),
-        summary="Items by gender × label × split, smallest groups first",
+        parameters=[OpenApiParameter("collection", str, description="Collection slug (default: every collection).")],
+        responses=CollectionStatsSerializer(many=True),
+        summary="Per collection: items as label × gender × split pivot, label shares, pipeline state",
     )
     def get(self, request: Request) -> Response:
         slug = request.query_params.get("collection")
         collection = get_object_or_404(Collection, slug=slug) if slug else None
-        return Response(StatsRowSerializer(catalog_stats(collection), many=True).data)
+        return Response(CollectionStatsSerializer(collection_stats(collection), many=True).data)
