@@ -84,7 +84,7 @@ BAR_COLOURS = ("#3b5bdb", "#f08c00", "#2b8a3e", "#adb5bd", "#c92a2a", "#862e9c")
 
 
 def stacked_bars_svg(rows: list[tuple[str, list[int]]], series: list[str], *, title: str,
-                     colours: tuple[str, ...] = BAR_COLOURS, plot: int = 300, bar: int = 18) -> str:
+                     colours: tuple[str, ...] = BAR_COLOURS, plot: int = 240, bar: int = 18) -> str:
     """Horizontal stacked bars, one per ``(name, counts)`` row, with a legend of ``series``.
 
     Bars share one scale (the largest row total fills ``plot`` pixels), so unequal rows — class

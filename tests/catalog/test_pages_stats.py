@@ -136,7 +136,7 @@ def test_command_prints_the_pivot_labels_pipeline_and_reasons(garments):
     assert lines[3].split() == ["dress", "Women", "3", "0", "1", "4"]
     assert lines[5].split() == ["total", "3", "1", "1", "5"]
     assert "labels, largest first (largest / smallest: 4.0x)" in text
-    assert ["dress", "4", "80.00"] in [line.split() for line in lines]
+    assert ["dress", "4", "80.0"] in [line.split() for line in lines]
     pipeline = lines[lines.index("image pipeline") + 2:lines.index("image pipeline") + 8]
     assert [line.split() for line in pipeline] == [["ready", "2"], ["pending", "1"], ["processing", "0"],
                                                    ["failed", "2"], ["suspect", "1"], ["total", "5"]]
@@ -161,16 +161,22 @@ def shots(tmp_path) -> Path:
 
 @pytest.mark.browser
 def test_stats_page_in_chromium_at_laptop_and_phone_width(live_server, transactional_db, make_item, monkeypatch,
-                                                         shots):
+                                                         visitor, staff_user, shots):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
+
+    from recommender.preferences.services import vote_upsert
 
     for label, n in (("dress", 6), ("pants", 4), ("shoes", 2)):
         for i, path in enumerate(clothing_photos(label, n)):
             item = make_item(label, gender="W" if label == "dress" else "U", split=("train", "test")[i % 2],
                              data=path.read_bytes())
             ready(item, suspect=label == "shoes")
+            # The recommender's votes block fills the page's slot: a few likes and dislikes.
+            vote_upsert(visitor, item.pk, "like" if label != "pants" else "dislike")
+            if i % 2:
+                vote_upsert(staff_user, item.pk, "dislike")
     fail(make_item("hat"), "cannot decode: broken data stream when reading image file")
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
@@ -190,6 +196,7 @@ def test_stats_page_in_chromium_at_laptop_and_phone_width(live_server, transacti
                 assert bars.bounding_box()["width"] <= viewport["width"]
                 assert section.locator("svg rect title").first.inner_html() == "dress · Women · Train: 3"
                 assert "1 failed" in " ".join(section.locator(".pipeline-facts").inner_text().split())
+                assert section.locator(".vote-stats table tbody tr").count() == 3
                 # Nothing wider than the screen: the page never scrolls sideways.
                 assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
                 page.screenshot(path=str(shots / f"stats-{name}.png"), full_page=True)

@@ -8,7 +8,7 @@ from catalog.templatetags.catalog_charts import gender_name
 
 def table_lines(table: StatsTable) -> list[str]:
     """A text table: the first column left-aligned, the others right-aligned, each as wide as its widest cell."""
-    cells = [table.columns] + [[f"{v:.2f}" if isinstance(v, float) else str(v) for v in row] for row in table.rows]
+    cells = [table.columns] + [[f"{v:.1f}" if isinstance(v, float) else str(v) for v in row] for row in table.rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(table.columns))]
     lines = [table.title]
     for row in cells:
