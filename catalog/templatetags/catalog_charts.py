@@ -8,7 +8,7 @@ from django.utils.safestring import SafeString, mark_safe
 from ml.plots import stacked_bars_svg
 
 from ..models import Item, ItemImage
-from ..selectors import Pivot, PipelineState
+from ..selectors import PipelineState, Pivot
 
 register = template.Library()
 

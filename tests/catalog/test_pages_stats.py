@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from catalog.models import ItemImage
 from catalog.selectors import collection_stats, reason_group
 from catalog.services import collection_create, image_fail, image_mark_ready
 from tests.conftest import clothing_photos
