@@ -24,9 +24,10 @@ from stylesite.exceptions import Conflict, InvalidInput
 
 from .models import Collection, ImportJob, Item, ItemImage
 from .pagination import ChangesPagination, updated_after_parse
-from .selectors import catalog_stats, collection_by_slug, filter_items, image_progress, import_report_csv
+from .selectors import collection_by_slug, collection_stats, filter_items, image_progress, import_report_csv
 from .serializers import (
     CollectionSerializer,
+    CollectionStatsSerializer,
     ImageSerializer,
     ImageUploadSerializer,
     ImportJobCreateSerializer,
@@ -35,7 +36,6 @@ from .serializers import (
     ItemSerializer,
     ItemUpsertSerializer,
     ProgressSerializer,
-    StatsRowSerializer,
 )
 from .services import (
     DuplicateImage,
@@ -181,16 +181,18 @@ class ItemViewSet(viewsets.ModelViewSet):
 
 
 class StatsView(APIView):
+    """The figures of the statistics page. Votes per label are the recommender's: ``/api/stats/votes/``."""
+
     permission_classes = [permissions.AllowAny]
 
     @extend_schema(
-        parameters=[OpenApiParameter("collection", str, description="Collection slug.")],
-        responses=StatsRowSerializer(many=True),
-        summary="Items by gender × label × split, smallest groups first",
+        parameters=[OpenApiParameter("collection", str, description="Collection slug (default: every collection).")],
+        responses=CollectionStatsSerializer(many=True),
+        summary="Per collection: items as label × gender × split pivot, label shares, pipeline state",
     )
     def get(self, request: Request) -> Response:
         collection = collection_by_slug(request.query_params.get("collection"))
-        return Response(StatsRowSerializer(catalog_stats(collection), many=True).data)
+        return Response(CollectionStatsSerializer(collection_stats(collection), many=True).data)
 
 
 @contextmanager

@@ -34,11 +34,49 @@ class ItemSerializer(serializers.ModelSerializer):
         read_only_fields = ["source_name", "created", "updated"]
 
 
-class StatsRowSerializer(serializers.Serializer):
-    gender = serializers.CharField()
+class PivotRowSerializer(serializers.Serializer):
     label = serializers.CharField()
-    split = serializers.CharField()
+    gender = serializers.CharField()
+    counts = serializers.DictField(child=serializers.IntegerField(), help_text="Items per split.")
+    total = serializers.IntegerField()
+
+
+class PivotSerializer(serializers.Serializer):
+    splits = serializers.ListField(child=serializers.CharField(), help_text="The columns, in split order.")
+    rows = PivotRowSerializer(many=True, help_text="Label × gender, by label.")
+    column_totals = serializers.DictField(child=serializers.IntegerField(), help_text="Items per split.")
+    total = serializers.IntegerField()
+
+
+class LabelShareSerializer(serializers.Serializer):
+    label = serializers.CharField()
     count = serializers.IntegerField()
+    share = serializers.FloatField(help_text="Of the collection's items (0–1).")
+
+
+class ReasonCountSerializer(serializers.Serializer):
+    reason = serializers.CharField()
+    count = serializers.IntegerField()
+
+
+class PipelineStateSerializer(serializers.Serializer):
+    pending = serializers.IntegerField()
+    processing = serializers.IntegerField()
+    ready = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    suspect = serializers.IntegerField(help_text="Cut-outs that look wrong (embedded from the uncut image).")
+    total = serializers.IntegerField()
+    failed_reasons = ReasonCountSerializer(many=True, help_text="Failed images grouped by reason, most first.")
+
+
+class CollectionStatsSerializer(serializers.Serializer):
+    collection = serializers.SlugField(source="collection.slug")
+    name = serializers.CharField(source="collection.name")
+    pivot = PivotSerializer()
+    labels = LabelShareSerializer(many=True, help_text="Items per label, largest first.")
+    imbalance_ratio = serializers.FloatField(
+        allow_null=True, help_text="Largest label over smallest; null with fewer than two labels.")
+    pipeline = PipelineStateSerializer()
 
 
 class ProgressSerializer(serializers.Serializer):

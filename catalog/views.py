@@ -1,12 +1,19 @@
 """Catalogue pages."""
 from __future__ import annotations
 
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
 from .models import Collection, Item
-from .selectors import catalog_stats, collection_by_slug, filter_items, image_progress
+from .selectors import collection_by_slug, collection_stats, filter_items, image_progress
+from .services import image_mark_pending
+
+# Query parameters that make the home page a filtered listing (and drop its lead header).
+LISTING_PARAMS = ("collection", "label", "gender", "split", "category", "q", "page")
 
 PAGE_SIZE = 24
 
@@ -29,6 +36,8 @@ def item_list(request: HttpRequest) -> HttpResponse:
         "query": query.urlencode(),
         "progress": progress if progress and (progress["pending"] or progress["processing"]) else None,
         "collection": collection,
+        # The home that leads: the three actions and "rate these" above the unfiltered catalogue.
+        "lead": not any(request.GET.get(name) for name in LISTING_PARAMS),
     })
 
 
@@ -37,10 +46,19 @@ def item_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "catalog/item_detail.html", {"item": item})
 
 
+@require_POST
+def item_reprocess(request: HttpRequest, pk: int) -> HttpResponse:
+    """Staff send an item's images back through the pipeline (the admin action, from the item page)."""
+    if not request.user.is_staff:
+        raise PermissionDenied("only staff may re-process images")
+    item = get_object_or_404(Item, pk=pk)
+    count = image_mark_pending(ids=list(item.images.values_list("pk", flat=True)))
+    messages.success(request, f"{count} image{'s' if count != 1 else ''} sent back through the pipeline.")
+    return redirect(item)
+
+
 def stats(request: HttpRequest) -> HttpResponse:
     collection = collection_by_slug(request.GET.get("collection"))
-    rows = catalog_stats(collection)
     return render(request, "catalog/stats.html", {
-        "rows": rows, "total": sum(r.count for r in rows),
-        "collections": Collection.objects.all(), "collection": collection,
+        "sections": collection_stats(collection), "collections": Collection.objects.all(), "collection": collection,
     })

@@ -138,10 +138,25 @@ def majority(labels: Sequence[str]) -> tuple[str, float]:
     return label, count / len(labels)
 
 
+# A cluster's automatic name lists up to this many labels, each holding at least this share of it.
+NAME_LABELS = 2
+NAME_MIN_SHARE = 0.15
+
+
 def default_name(labels: Sequence[str], index: int) -> str:
-    """A cluster's name before a curator renames it: "dress 78%", or "style 3" when unlabelled."""
-    label, share = majority(labels)
-    return f"{label} {round(share * 100)}%" if label else f"style {index}"
+    """A cluster's name before a curator renames it, from its members' labels.
+
+    The dominant labels with their shares of all members, most common first:
+    "dress 62% · skirt 21%" (a label under ``NAME_MIN_SHARE`` is left out, so a pure cluster is
+    "dress 97%"); "style 3" when no member has a label.
+    """
+    counts = Counter(label for label in labels if label)
+    if not counts:
+        return f"style {index}"
+    top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    parts = [f"{label} {round(100 * n / len(labels))}%" for rank, (label, n) in enumerate(top[:NAME_LABELS])
+             if rank == 0 or n / len(labels) >= NAME_MIN_SHARE]
+    return " · ".join(parts)
 
 
 def neighbour_majority(vectors: np.ndarray, labels: Sequence[str], k: int = 10,

@@ -78,3 +78,46 @@ def roc_svg(curves: dict[str, tuple[np.ndarray, np.ndarray]], width: int = 420, 
                      f'{escape(name)} AUC {roc_auc_score(y, s):.3f}</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+BAR_COLOURS = ("#3b5bdb", "#f08c00", "#2b8a3e", "#adb5bd", "#c92a2a", "#862e9c")
+
+
+def stacked_bars_svg(rows: list[tuple[str, list[int]]], series: list[str], *, title: str,
+                     colours: tuple[str, ...] = BAR_COLOURS, plot: int = 240, bar: int = 18) -> str:
+    """Horizontal stacked bars, one per ``(name, counts)`` row, with a legend of ``series``.
+
+    Bars share one scale (the largest row total fills ``plot`` pixels), so unequal rows — class
+    imbalance — read at a glance; each bar ends with its total. The chart is drawn at its natural
+    size and shrinks with its container (``max-width: 100%`` in the page's CSS).
+    """
+    name_width = 14 + round(7.5 * max((len(name) for name, _ in rows), default=4))
+    legend_width = sum(26 + round(7.5 * len(name)) for name in series)
+    width = name_width + max(plot + 44, legend_width)
+    top = 26
+    height = top + len(rows) * (bar + 6) + 4
+    largest = max((sum(counts) for _, counts in rows), default=0) or 1
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
+             f'height="{height}" font-family="sans-serif" font-size="12" role="img" '
+             f'aria-label="{escape(title)}" class="bars">']
+    x = name_width
+    for i, name in enumerate(series):
+        colour = colours[i % len(colours)]
+        parts.append(f'<rect x="{x}" y="6" width="10" height="10" fill="{colour}"/>'
+                     f'<text x="{x + 14}" y="15">{escape(name)}</text>')
+        x += 26 + round(7.5 * len(name))
+    for r, (name, counts) in enumerate(rows):
+        y = top + r * (bar + 6)
+        parts.append(f'<text x="{name_width - 6}" y="{y + bar - 5}" text-anchor="end">{escape(name)}</text>')
+        x = float(name_width)
+        for i, count in enumerate(counts):
+            if not count:
+                continue
+            w = plot * count / largest
+            parts.append(f'<rect x="{x:.1f}" y="{y}" width="{max(w, 1):.1f}" height="{bar}" '
+                         f'fill="{colours[i % len(colours)]}"><title>{escape(name)} · {escape(series[i])}: '
+                         f'{count}</title></rect>')
+            x += w
+        parts.append(f'<text x="{x + 4:.1f}" y="{y + bar - 5}" fill="#495057">{sum(counts)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)

@@ -24,7 +24,9 @@ class RecommenderConfig(AppConfig):
     verbose_name = "Recommender"
 
     def ready(self) -> None:
-        from catalog.hooks import slot_register
+        from catalog.hooks import slot_register, stats_table_register
+
+        from .preferences import vote_stats_table
 
         import_area_modules("receivers")
         # Recommender's blocks on catalogue pages (catalog's templates never name them).
@@ -32,6 +34,11 @@ class RecommenderConfig(AppConfig):
         slot_register("item_actions", "recommender/preferences/_item_vote.html")
         slot_register("item_below", "recommender/styles/_item_style.html")
         slot_register("item_below", "recommender/search/_looks_like.html")
+        slot_register("item_image_facts", "recommender/embeddings/_item_facts.html")
+        slot_register("home_actions", "recommender/_home_actions.html")
+        slot_register("home_top", "recommender/preferences/_home_rate.html")
+        slot_register("stats_collection", "recommender/preferences/_stats_votes.html")
+        stats_table_register(vote_stats_table)
         from ml.training import (
             register_trained_backbones,  # backbones made by train_backbone
         )

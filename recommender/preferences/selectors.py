@@ -206,3 +206,9 @@ def respondent_table(collection: Collection | None = None, limit: int = 100) -> 
             got.get(("validation", "like"), []), got.get(("validation", "dislike"), []),
         ))
     return out
+
+
+def items_to_rate(user: AbstractBaseUser, k: int = 4) -> list[Item]:
+    """``k`` visible items the user has not voted on, least voted first (the home's "rate these")."""
+    return list(Item.objects.filter(pk__in=Item.objects.visible().values("pk")).exclude(votes__user=user)
+                .annotate(n_votes=Count("votes")).with_cover().order_by("n_votes", "-id")[:k])

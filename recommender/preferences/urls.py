@@ -3,6 +3,7 @@ from django.urls import URLPattern, path
 
 from . import api as api_views
 from . import views
+from .vote_stats_api import VoteStatsView
 
 pages: list[URLPattern] = [
     path("accounts/signup/", views.signup, name="signup"),
@@ -15,4 +16,5 @@ api: list[URLPattern] = [
     path("votes/<int:item_id>/", api_views.VoteDetailView.as_view(), name="api-vote"),
     path("me/feed/", api_views.FeedView.as_view(), name="api-feed"),
     path("me/predict/", api_views.PredictView.as_view(), name="api-predict"),
+    path("stats/votes/", VoteStatsView.as_view(), name="api-stats-votes"),
 ]

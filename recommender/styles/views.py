@@ -41,6 +41,7 @@ def style_map(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "recommender/styles/map.html", {
         "collection": collection, "clustering": clustering, "curves": curves,
         "clusters": [(c, _top_mix(c.label_mix), coherence.get(c.pk)) for c in clusters],
+        "cluster_names": {c.index: c.name for c in clusters},
         "control": coherence.get(None),
         "jobs": selectors.latest_jobs(collection), "classifier": selectors.classifier_of(collection),
         "map_methods": MAP_METHODS,

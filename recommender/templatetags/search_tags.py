@@ -8,15 +8,17 @@ from django import template
 from catalog.models import Item
 from stylesite.exceptions import DomainError
 
+from ..embeddings import active_model_or_none
 from ..search.selectors import DEFAULT_K, SearchParams, similar_items
 
 register = template.Library()
 log = logging.getLogger(__name__)
 
 
-@register.inclusion_tag("recommender/search/_looks_like_grid.html")
-def looks_like(item: Item, k: int = DEFAULT_K) -> dict:
-    """The top ``k`` look-alikes in the item's collection, or a note saying why there are none."""
+@register.inclusion_tag("recommender/search/_looks_like_grid.html", takes_context=True)
+def looks_like(context: template.Context, item: Item, k: int = DEFAULT_K) -> dict:
+    """The top ``k`` look-alikes in the item's collection, or a note saying why there are none, and
+    the space (embedding model) that answered: the collection's active model."""
     from ml.embedders import UnknownModel, WeightsMissing
 
     try:
@@ -27,4 +29,6 @@ def looks_like(item: Item, k: int = DEFAULT_K) -> dict:
     except (UnknownModel, WeightsMissing) as exc:
         log.warning("look-alikes of item %s unavailable: %s", item.pk, exc)
         matches, note = [], "Look-alikes are unavailable: the collection's embedding model is not installed."
-    return {"item": item, "matches": matches, "note": note}
+    # The cards' own slots (vote buttons) need the page's request, user and CSRF token.
+    return {"item": item, "matches": matches, "note": note, "space": active_model_or_none(item.collection),
+            "request": context.get("request"), "user": context.get("user"), "csrf_token": context.get("csrf_token")}

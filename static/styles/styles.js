@@ -28,6 +28,9 @@
 
   // --- curves -----------------------------------------------------------------------------------
   const curves = JSON.parse(document.getElementById("style-curves").textContent);
+  // Cluster names by index (automatic from the members' labels until a curator renames one).
+  const names = JSON.parse(document.getElementById("cluster-names").textContent);
+  const clusterName = (index) => names[index] || "cluster " + index;
   const chosen = Number(script.dataset.chosenK);
   const lineChart = (id, key, label) => new Chart(document.getElementById(id), {
     type: "line",
@@ -60,7 +63,7 @@
     }
     const keys = [...byKey.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     const sets = keys.map((k, i) => ({
-      label: key === "cluster" ? "cluster " + k : k,
+      label: key === "cluster" ? clusterName(k) : k,
       data: byKey.get(k), pointRadius: 3, pointHoverRadius: 6,
       backgroundColor: colour(key === "cluster" ? Number(k) : i) + "cc", borderWidth: 0,
     }));
@@ -83,7 +86,7 @@
     tip.replaceChildren();
     if (p.thumb) { const img = document.createElement("img"); img.src = p.thumb; img.alt = ""; tip.append(img); }
     const caption = document.createElement("div");
-    caption.textContent = p.title + (p.label ? " · " + p.label : "") + " · cluster " + p.cluster;
+    caption.textContent = p.title + (p.label ? " · " + p.label : "") + " · in " + clusterName(p.cluster);
     tip.append(caption);
     tip.hidden = false;
     const panel = canvas.closest(".map-panel");

@@ -58,7 +58,7 @@ def test_match_clusters_pairs_similar_centroids_only():
 
 
 def test_default_name_is_majority_label_and_share():
-    assert default_name(["dress"] * 7 + ["skirt"] * 2 + [""], 0) == "dress 70%"
+    assert default_name(["dress"] * 7 + ["skirt"] * 2 + [""], 0) == "dress 70% · skirt 20%"
     assert default_name(["", ""], 4) == "style 4"
 
 

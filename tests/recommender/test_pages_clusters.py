@@ -1,0 +1,122 @@
+"""Clusters named from their members until a curator renames them; the map legend and cluster pages use the names."""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from catalog.models import Item, ItemImage
+from recommender.embeddings import collection_embedding_ensure, embeddings_upsert
+from recommender.models import Embedding, StyleCluster
+from recommender.styles import clustering, services
+from tests.conftest import clothing_photos
+
+CHROMIUM = "/usr/bin/chromium"
+DIM = 1280  # efficientnet-lite0, the collection's model
+
+
+def blobs(sizes: list[int], seed: int = 0) -> list[np.ndarray]:
+    """Unit vectors in ``len(sizes)`` well separated groups, group by group."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for centre, n in zip(rng.normal(size=(len(sizes), DIM)), sizes):
+        for _ in range(n):
+            v = centre + 0.25 * rng.normal(size=DIM)
+            out.append((v / np.linalg.norm(v)).astype(np.float32))
+    return out
+
+
+def embed(items: list[Item], vectors: list[np.ndarray]) -> None:
+    model = collection_embedding_ensure(items[0].collection)
+    embeddings_upsert([Embedding(image=item.images.first(), item=item, model=model, vector=v.tolist())
+                       for item, v in zip(items, vectors)])
+    ItemImage.objects.filter(item__in=items).update(status=ItemImage.Status.READY)
+
+
+@pytest.fixture
+def clustered(collection, make_item):
+    """Three blobs: 6 dresses and 4 skirts, 10 pants, 10 shoes — clustered with a PCA map."""
+    labels = ["dress"] * 6 + ["skirt"] * 4 + ["pants"] * 10 + ["shoes"] * 10
+    photos = {label: clothing_photos(label, 10) for label in set(labels)}
+    counts: dict[str, int] = {}
+    items = []
+    for label in labels:
+        counts[label] = counts.get(label, 0) + 1
+        items.append(make_item(label, data=photos[label][counts[label] - 1].read_bytes()))
+    embed(items, blobs([10, 10, 10]))
+    clustering.clustering_run(collection, map_method="pca", k_max=6)
+    return {c.name: c for c in StyleCluster.objects.filter(collection=collection)}
+
+
+@pytest.mark.django_db
+def test_clusters_are_named_from_their_members_labels(clustered):
+    assert sorted(clustered) == ["dress 60% · skirt 40%", "pants 100%", "shoes 100%"]
+    assert not any(c.named_by_curator for c in clustered.values())
+
+
+@pytest.mark.django_db
+def test_map_page_gives_the_legend_the_names_and_marks_curated_ones(client, collection, clustered):
+    services.cluster_rename(clustered["pants 100%"], "Trousers")
+    html = client.get(f"/styles/{collection.slug}/").content.decode()
+    names = json.loads(re.search(r'<script id="cluster-names" type="application/json">(.*?)</script>', html)[1])
+    assert sorted(names.values()) == ["Trousers", "dress 60% · skirt 40%", "shoes 100%"]
+    assert names[str(clustered["shoes 100%"].index)] == "shoes 100%"
+    assert re.search(r">Trousers</a> <span class=\"tag muted\" title=\"named by a curator\">curated</span>", html)
+    assert html.count(">curated</span>") == 1
+
+
+@pytest.mark.django_db
+def test_cluster_page_is_titled_by_its_name(client, clustered):
+    cluster = clustered["dress 60% · skirt 40%"]
+    html = client.get(f"/styles/clusters/{cluster.pk}/").content.decode()
+    assert "<title>dress 60% · skirt 40% · Stylesite</title>" in html
+    assert f'<span class="swatch" data-cluster="{cluster.index}"></span>dress 60% · skirt 40%</h1>' in html
+    assert "named from its members' labels until a curator renames it" in html
+    services.cluster_rename(cluster, "Summer dresses")
+    assert ", named by a curator." in client.get(f"/styles/clusters/{cluster.pk}/").content.decode()
+
+
+@pytest.fixture
+def shots(tmp_path) -> Path:
+    """Where screenshots go: ``STYLESITE_SCREENSHOT_DIR`` when set (to look at them), else a temporary dir."""
+    out = Path(os.environ.get("STYLESITE_SCREENSHOT_DIR") or tmp_path)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+@pytest.mark.browser
+def test_map_legend_and_cluster_page_in_chromium(live_server, transactional_db, collection, clustered,
+                                                 monkeypatch, shots):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium)")
+    from playwright.sync_api import expect, sync_playwright
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM,
+                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        try:
+            for name, viewport in (("laptop", {"width": 1280, "height": 900}), ("phone", {"width": 390, "height": 844})):
+                page = browser.new_page(viewport=viewport)
+                errors: list[str] = []
+                page.on("pageerror", lambda exc: errors.append(str(exc)))
+                page.goto(f"{live_server.url}/styles/{collection.slug}/")
+                page.wait_for_function("() => window.Chart && Chart.getChart(document.getElementById('style-map'))")
+                legend = page.evaluate(
+                    "() => Chart.getChart(document.getElementById('style-map')).data.datasets.map(d => d.label)")
+                assert sorted(legend) == sorted(clustered)
+                page.screenshot(path=str(shots / f"map-{name}.png"), full_page=True)
+                page.goto(f"{live_server.url}/styles/clusters/{clustered['dress 60% · skirt 40%'].pk}/")
+                expect(page.locator("h1")).to_have_text("dress 60% · skirt 40%")
+                swatch = page.locator("h1 .swatch").evaluate("el => getComputedStyle(el).backgroundColor")
+                assert swatch != "rgba(0, 0, 0, 0)"  # coloured like the cluster's points on the map
+                assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+                page.screenshot(path=str(shots / f"cluster-{name}.png"), full_page=True)
+                assert errors == []
+                page.close()
+        finally:
+            browser.close()
