@@ -15,11 +15,11 @@ def in_ci(environ: Mapping[str, str] = os.environ) -> bool:
     return environ.get("CI", "").strip().lower() not in ("", "0", "false")
 
 
-def chromium_or_skip(path: str = CHROMIUM, environ: Mapping[str, str] = os.environ) -> str:
-    """``path`` when Chromium is there; otherwise fail the test under CI and skip it elsewhere.
-
-    A silent skip in CI would let the only end-to-end check of the photo-search page vanish.
+def chromium_or_skip(path: str | None = None, environ: Mapping[str, str] = os.environ) -> str:
+    """``path`` (default ``CHROMIUM``) when Chromium is there; otherwise fail the test under CI and skip it
+    elsewhere. A silent skip in CI would let the only end-to-end check of the photo-search page vanish.
     """
+    path = path or CHROMIUM
     if Path(path).exists():
         return path
     message = f"{path} is absent (apt-get install chromium)"

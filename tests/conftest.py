@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tests.browser import chromium_or_skip
 from tests.factories import UserFactory
 from tests.photos import image_bytes
 
@@ -103,12 +102,6 @@ def wait_for():
         return result
 
     return wait
-
-
-@pytest.fixture
-def chromium() -> str:
-    """The Chromium executable; absent, the test fails under CI (``CI`` set) and is skipped elsewhere."""
-    return chromium_or_skip()
 
 
 @pytest.fixture(scope="session")

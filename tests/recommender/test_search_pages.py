@@ -9,6 +9,7 @@ import pytest
 
 from recommender.embeddings import active_model_switch
 from recommender.pipeline.services import image_process
+from tests.browser import chromium_or_skip
 from tests.factories import unit_vectors, vector_model, vector_put
 from tests.photos import clothing_photos
 
@@ -51,8 +52,9 @@ def test_photo_search_page_renders_with_filters_and_the_cropper(client, collecti
 
 
 @pytest.mark.browser
-def test_upload_a_photo_and_see_results_in_chromium(chromium, live_server, transactional_db, make_item,
-                                                    monkeypatch, tmp_path):
+def test_upload_a_photo_and_see_results_in_chromium(live_server, transactional_db, make_item, monkeypatch,
+                                                    tmp_path):
+    chromium = chromium_or_skip()  # in the body, so that under CI a missing browser is a failed test
     from playwright.sync_api import expect, sync_playwright
 
     for label in ("shoes", "dress"):
