@@ -5,8 +5,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ml.background import BackgroundModelMissing, flag_suspect_masks, foreground_share, get_session, \
-    remove_background
+from ml.background import (
+    BackgroundModelMissing,
+    flag_suspect_masks,
+    foreground_share,
+    get_session,
+    remove_background,
+)
 from ml.images import composite_on_white
 from tests.photos import clothing_photos
 

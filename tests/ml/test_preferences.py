@@ -129,7 +129,7 @@ def test_learned_model_is_calibrated(noisy_run):
 
 
 def test_cold_start_user_gets_the_global_model(noisy_run):
-    sim, _, _, hybrid = noisy_run
+    _, _, _, hybrid = noisy_run
     items = np.arange(20)
     p = hybrid.predict_proba(10_000, items)
     assert np.all((p > 0) & (p < 1))

@@ -126,7 +126,7 @@ def test_end_to_end_through_the_worker_and_the_sweep(worker, make_item, wait_for
 
     images = [make_item().images.get() for _ in range(2)]  # committed: on_commit queues the pipeline
     for image in images:
-        wait_for(lambda: ready(image), what="the pipeline")
+        wait_for(lambda image=image: ready(image), what="the pipeline")
         assert Embedding.objects.filter(image=image).count() == 1
 
     # A worker killed mid-task leaves the image in processing; the sweep re-queues it.

@@ -124,7 +124,7 @@ def test_photo_search_with_a_crop_searches_only_the_cropped_garment(api_client, 
 
 @pytest.mark.django_db
 def test_a_large_sideways_phone_photo_is_uprighted_before_its_crop(api_client, collection, garments):
-    data, dress_box, pants_box = _side_by_side(clothing_photos("dress", 1, "validation")[0],
+    data, _, pants_box = _side_by_side(clothing_photos("dress", 1, "validation")[0],
                                                clothing_photos("pants", 1, "validation")[0])
     upright = Image.open(io.BytesIO(data))
     upright = upright.resize((upright.width * 4, upright.height * 4))

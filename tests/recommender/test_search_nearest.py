@@ -10,10 +10,15 @@ from recommender.embeddings import active_model_switch
 from recommender.models import Embedding, EmbeddingModel
 from recommender.models.embeddings import NearestFilters
 from recommender.search.selectors import SearchParams, similar_items
-from tests.factories import VECTOR_DIM, ItemFactory, items_with_vectors, unit_vectors, vector_model, vector_put
+from tests.factories import (
+    VECTOR_DIM,
+    ItemFactory,
+    items_with_vectors,
+    unit_vectors,
+    vector_model,
+    vector_put,
+)
 from tests.photos import image_bytes
-
-DIM = VECTOR_DIM
 
 
 def bulk_items(collection, vectors: np.ndarray, model: EmbeddingModel, labels: list[str],
@@ -61,7 +66,7 @@ def test_one_row_per_item_with_its_best_image_and_query_item_excluded(collection
     many = make_item()
     extra = [image_add(item=many, data=image_bytes(seed=900 + i), filename=f"m{i}.jpg") for i in range(9)]
     others = [make_item() for _ in range(6)]
-    axis = np.eye(DIM, dtype=np.float32)
+    axis = np.eye(VECTOR_DIM, dtype=np.float32)
     vector_put(model, query_item.images.get(), axis[0])
     # Ten images of one item all nearer than any other item: it must appear once, scored by its best
     # image, and the first 3×k candidates (mostly its images) are widened until k items come back.
@@ -173,9 +178,9 @@ def test_other_collections_are_not_searched(collection, make_item):
     other = collection_create(name="Other", slug="other", remove_background=False)
     model = vector_model()
     mine, theirs = make_item(), make_item(target=other)
-    vector_put(model, mine.images.get(), np.eye(DIM)[0])
-    vector_put(model, theirs.images.get(), np.eye(DIM)[0])
-    got = Embedding.objects.nearest(np.eye(DIM)[0], 5, NearestFilters(collection_id=collection.pk), model=model)
+    vector_put(model, mine.images.get(), np.eye(VECTOR_DIM)[0])
+    vector_put(model, theirs.images.get(), np.eye(VECTOR_DIM)[0])
+    got = Embedding.objects.nearest(np.eye(VECTOR_DIM)[0], 5, NearestFilters(collection_id=collection.pk), model=model)
     assert [n.item_id for n in got] == [mine.pk]
 
 
@@ -183,7 +188,7 @@ def test_other_collections_are_not_searched(collection, make_item):
 def test_switching_the_active_model_changes_the_vectors_searched(collection, make_item):
     old, new = vector_model("old-vectors"), vector_model("new-vectors")
     query_item, a, b = make_item(), make_item(), make_item()
-    axis = np.eye(DIM, dtype=np.float32)
+    axis = np.eye(VECTOR_DIM, dtype=np.float32)
     # Under the old model `a` is the look-alike; under the new one it is `b`.
     for model, near, far in ((old, a, b), (new, b, a)):
         vector_put(model, query_item.images.get(), axis[0])
@@ -200,4 +205,4 @@ def test_switching_the_active_model_changes_the_vectors_searched(collection, mak
 def test_dimension_mismatch_is_refused(collection):
     model = vector_model()
     with pytest.raises(ValueError, match="dimensions"):
-        Embedding.objects.nearest(np.ones(DIM + 1), 3, NearestFilters(collection_id=collection.pk), model=model)
+        Embedding.objects.nearest(np.ones(VECTOR_DIM + 1), 3, NearestFilters(collection_id=collection.pk), model=model)

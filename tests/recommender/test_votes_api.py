@@ -27,7 +27,7 @@ def test_anonymous_users_are_refused_everywhere_with_401(api_client, two_items):
         response = getattr(api_client, method)(url, body, format="json")
         # Token authentication comes first, so the answer names the missing credentials: 401, not 403.
         assert response.status_code == 401, (method, url)
-        assert response["WWW-Authenticate"] == 'Token', (method, url)
+        assert response["WWW-Authenticate"] == "Token", (method, url)
     assert Vote.objects.count() == 1
 
 
