@@ -116,8 +116,8 @@ def test_import_csv_is_idempotent_and_reports_unknown_images(collection, catalog
     call_command("import_votes", str(path), collection="garments", stdout=again)
     assert "0 votes created, 0 changed, 3 unchanged" in again.getvalue()
     assert Vote.objects.count() == 3 and VoterProfile.objects.count() == 2
+    (tmp_path / "bad.csv").write_text("who,what\n1,2\n")
     with pytest.raises(CommandError, match="respondent_id"):
-        (tmp_path / "bad.csv").write_text("who,what\n1,2\n")
         call_command("import_votes", str(tmp_path / "bad.csv"), collection="garments", stdout=StringIO())
 
 

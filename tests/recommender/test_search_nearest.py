@@ -12,6 +12,7 @@ from recommender.models.embeddings import NearestFilters
 from recommender.search.selectors import SearchParams, similar_items
 from tests.factories import (
     VECTOR_DIM,
+    CollectionFactory,
     ItemFactory,
     items_with_vectors,
     unit_vectors,
@@ -173,9 +174,7 @@ def test_filters_and_k_rows_when_k_exist(collection, make_item):
 
 @pytest.mark.django_db
 def test_other_collections_are_not_searched(collection, make_item):
-    from catalog.services import collection_create
-
-    other = collection_create(name="Other", slug="other", remove_background=False)
+    other = CollectionFactory()
     model = vector_model()
     mine, theirs = make_item(), make_item(target=other)
     vector_put(model, mine.images.get(), np.eye(VECTOR_DIM)[0])
