@@ -1,33 +1,21 @@
-"""Shared fixtures. Tests run against the real Postgres+pgvector and Redis that `make test` starts."""
+"""Shared fixtures. Tests run against the real Postgres+pgvector and Redis that `make test` starts.
+
+Factories and helpers that test modules import live in ``tests/factories.py`` (rows, vectors) and
+``tests/photos.py`` (images); this file only holds fixtures.
+"""
 from __future__ import annotations
 
-import io
-import os
+import itertools
 import shutil
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from django.conf import settings
-from PIL import Image
 
-# The same default as settings.STYLESITE_SHARED_DIR, read without Django so tests/ml run without it.
-SHARED = Path(os.environ.get("STYLESITE_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
-CLOTHING = SHARED / "data" / "clothing-small"
-
-
-def image_bytes(color=(200, 30, 30), size=(48, 64), fmt="JPEG", seed: int = 0) -> bytes:
-    """A small real image; different ``seed``s give different bytes (so no duplicate detection)."""
-    img = Image.new("RGB", size, (255, 255, 255))
-    img.paste(color, (size[0] // 4, size[1] // 4, size[0] * 3 // 4, size[1] * 3 // 4))
-    # An 8×8 corner block (one JPEG block) coloured from the seed survives compression.
-    img.paste(((seed * 53) % 256, (seed * 97 // 256) % 256, (seed * 29) % 256), (0, 0, 8, 8))
-    buf = io.BytesIO()
-    img.save(buf, fmt)
-    return buf.getvalue()
-
-
-def clothing_photos(label: str, n: int, split: str = "train") -> list[Path]:
-    return sorted((CLOTHING / split / label).glob("*.jpg"))[:n]
+from tests.factories import UserFactory
+from tests.photos import image_bytes
 
 
 @pytest.fixture(autouse=True)
@@ -51,18 +39,19 @@ def collection(db):
 
 @pytest.fixture
 def make_item(collection):
+    """Items with a real image file, made by the catalogue service (which queues the pipeline on commit)."""
     from catalog.services import ItemFields, item_create_with_image
 
-    counter = {"n": 0}
+    counter = itertools.count(1)
 
     def make(label: str = "dress", gender: str = "", split: str = "train", data: bytes | None = None,
              target=None):
-        counter["n"] += 1
+        n = next(counter)
         return item_create_with_image(
             collection=target or collection,
-            fields=ItemFields(title=f"{label} {counter['n']}", label=label, gender=gender, split=split,
-                              source_name=f"{label}-{counter['n']}.jpg"),
-            data=data or image_bytes(seed=counter["n"]), filename=f"{label}-{counter['n']}.jpg",
+            fields=ItemFields(title=f"{label} {n}", label=label, gender=gender, split=split,
+                              source_name=f"{label}-{n}.jpg"),
+            data=data or image_bytes(seed=n), filename=f"{label}-{n}.jpg",
         )
 
     return make
@@ -76,13 +65,43 @@ def api_client():
 
 
 @pytest.fixture
-def staff_user(django_user_model):
-    return django_user_model.objects.create_user("curator", password="pw-curator-1", is_staff=True)
+def client_for():
+    """``client_for(user)``: a new API client authenticated as ``user``."""
+    from rest_framework.test import APIClient
+
+    def make(user) -> APIClient:
+        client = APIClient()
+        client.force_authenticate(user)
+        return client
+
+    return make
 
 
 @pytest.fixture
-def visitor(django_user_model):
-    return django_user_model.objects.create_user("visitor", password="pw-visitor-1")
+def staff_user(db):
+    return UserFactory(username="curator", password="pw-curator-1", is_staff=True)
+
+
+@pytest.fixture
+def visitor(db):
+    return UserFactory(username="visitor", password="pw-visitor-1")
+
+
+@pytest.fixture
+def wait_for():
+    """``wait_for(condition, timeout=…)``: poll until ``condition()`` is truthy and return it, or fail.
+
+    For work done by the Celery worker thread. The timeout only bounds a hang; it is not a speed check.
+    """
+    def wait(condition: Callable[[], object], timeout: float = 60, what: str = "the worker") -> object:
+        deadline = time.monotonic() + timeout
+        while not (result := condition()):
+            if time.monotonic() > deadline:
+                pytest.fail(f"{what} did not finish within {timeout:.0f} s")
+            time.sleep(0.2)
+        return result
+
+    return wait
 
 
 @pytest.fixture(scope="session")

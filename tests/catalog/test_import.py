@@ -2,10 +2,10 @@ import csv
 import io
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from catalog.models import Item, ItemImage
-from tests.conftest import image_bytes
+from tests.photos import image_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -76,7 +76,7 @@ def test_csv_layout_maps_named_columns(tmp_path):
 
 def test_csv_without_required_columns_is_a_clear_error(tmp_path):
     (tmp_path / "bad.csv").write_text("file,tag\nx.jpg,y\n")
-    with pytest.raises(Exception, match="lacks column"):
+    with pytest.raises(CommandError, match=r"bad\.csv lacks column\(s\): image, label"):
         run_import(tmp_path / "bad.csv", "--collection", "c", "--layout", "csv")
     assert Item.objects.count() == 0
 

@@ -1,24 +1,24 @@
 """Background removal with the shared ISNet model on real garment photos (no Django)."""
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
 
-from ml.background import BackgroundModelMissing, flag_suspect_masks, foreground_share, get_session, \
-    remove_background
+from ml.background import (
+    BackgroundModelMissing,
+    flag_suspect_masks,
+    foreground_share,
+    get_session,
+    remove_background,
+)
 from ml.images import composite_on_white
-
-CLOTHING = Path(os.environ.get("STYLESITE_SHARED_DIR", Path(__file__).resolve().parents[3] / "shared")) \
-    / "data" / "clothing-small" / "validation"
+from tests.photos import clothing_photos
 
 
 @pytest.mark.parametrize("label", ["dress", "shoes", "t-shirt"])
 def test_mask_covers_a_sane_share_and_the_cutout_is_white_outside(label):
-    photo = Image.open(sorted((CLOTHING / label).glob("*.jpg"))[0]).convert("RGB")
+    photo = Image.open(clothing_photos(label, 1, "validation")[0]).convert("RGB")
     photo.thumbnail((512, 512))
     mask = remove_background(photo, model="isnet-general-use")
     assert mask.shape == (photo.height, photo.width) and mask.dtype == np.float32

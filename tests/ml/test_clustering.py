@@ -3,7 +3,12 @@ import numpy as np
 import pytest
 
 from ml.clustering import (
-    cluster_embeddings, default_name, match_clusters, near_duplicate_pairs, neighbour_majority, project_2d,
+    cluster_embeddings,
+    default_name,
+    match_clusters,
+    near_duplicate_pairs,
+    neighbour_majority,
+    project_2d,
 )
 
 

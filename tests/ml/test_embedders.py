@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import itertools
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,13 +9,11 @@ from PIL import Image
 
 from ml import embedders
 from ml.images import subject_crop
-
-CLOTHING = Path(os.environ.get("STYLESITE_SHARED_DIR", Path(__file__).resolve().parents[3] / "shared")) \
-    / "data" / "clothing-small" / "train"
+from tests.photos import CLOTHING, clothing_photos
 
 
 def photos(label: str, n: int) -> list[Image.Image]:
-    paths = sorted((CLOTHING / label).glob("*.jpg"))[:n]
+    paths = clothing_photos(label, n)
     assert len(paths) == n, f"demo photos missing under {CLOTHING}"
     return [subject_crop(Image.open(p), None, size=224) for p in paths]
 

@@ -7,7 +7,7 @@ from django.db import connection
 from catalog.services import ItemFields, item_create
 from recommender.embeddings import active_model_or_none, collection_embedding_ensure
 from recommender.models import ActiveEmbeddingModel, EmbeddingModel
-from tests.conftest import image_bytes
+from tests.photos import image_bytes
 
 
 def _index_exists(name: str) -> bool:

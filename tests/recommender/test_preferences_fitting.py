@@ -1,8 +1,6 @@
 """Preference models are fitted in Celery and loaded through the one bounded cache; requests never fit."""
 from __future__ import annotations
 
-import time
-
 import pytest
 from django.test import override_settings
 
@@ -11,11 +9,11 @@ from recommender.models import PreferenceModel
 from recommender.preferences import selectors
 from recommender.preferences.fitting import preference_model_fit
 from recommender.preferences.services import vote_upsert
-from tests.recommender.test_preferences import client_for, vector_catalogue
+from tests.factories import vector_catalogue
 
 
 @pytest.mark.django_db
-def test_a_feed_before_the_first_fit_says_so_and_fits_nothing(visitor, collection):
+def test_a_feed_before_the_first_fit_says_so_and_fits_nothing(visitor, collection, client_for):
     vector_catalogue(collection)
     response = client_for(visitor).get("/api/me/feed/?collection=garments")
     assert response.status_code == 409
@@ -45,15 +43,14 @@ def test_the_model_cache_is_bounded_and_evicts_the_least_recently_used():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_votes_are_refitted_in_celery_within_seconds(visitor, collection, worker, settings):
+def test_three_votes_are_refitted_once_in_celery_after_the_debounce(visitor, collection, worker, settings,
+                                                                     wait_for):
     settings.STYLESITE_PREFERENCE_REFIT_SECONDS = 1  # the cache counts whole seconds
     items = vector_catalogue(collection)
     preference_model_fit(collection)
     for item in items[:3]:
         vote_upsert(visitor, item.pk, "like")  # three votes, one refit after the debounce window
-    deadline = time.monotonic() + 30
-    while PreferenceModel.objects.get(collection=collection).votes < 3 and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_for(lambda: PreferenceModel.objects.get(collection=collection).votes == 3, what="the refit")
     fitted = PreferenceModel.objects.get(collection=collection)
     assert (fitted.version, fitted.votes) == (2, 3)
     assert len(selectors.feed(visitor, collection, 5)) == 5

@@ -5,42 +5,29 @@ import numpy as np
 import pytest
 from django.db import connection, transaction
 
-from catalog.models import Item, ItemImage
-from recommender.embeddings import active_model_switch, embeddings_upsert
-from recommender.embeddings.services import hnsw_index_ensure
+from catalog.models import Item
+from recommender.embeddings import active_model_switch
 from recommender.models import Embedding, EmbeddingModel
 from recommender.models.embeddings import NearestFilters
 from recommender.search.selectors import SearchParams, similar_items
-
-DIM = 8
-
-
-def vector_model(name: str = "test-vectors", dim: int = DIM) -> EmbeddingModel:
-    """A model row with its partial HNSW index, made by the ensure step."""
-    model = EmbeddingModel.objects.create(name=name, version="t1", dimension=dim)
-    hnsw_index_ensure(model)
-    return model
-
-
-def unit(rng: np.random.Generator, n: int, dim: int = DIM) -> np.ndarray:
-    v = rng.normal(size=(n, dim)).astype(np.float32)
-    return v / np.linalg.norm(v, axis=1, keepdims=True)
-
-
-def put(model: EmbeddingModel, image: ItemImage, vector) -> None:
-    embeddings_upsert([Embedding(image=image, item_id=image.item_id, model=model, vector=list(map(float, vector)))])
+from tests.factories import (
+    VECTOR_DIM,
+    CollectionFactory,
+    ItemFactory,
+    items_with_vectors,
+    unit_vectors,
+    vector_model,
+    vector_put,
+)
+from tests.photos import image_bytes
 
 
 def bulk_items(collection, vectors: np.ndarray, model: EmbeddingModel, labels: list[str],
                genders: list[str]) -> list[Item]:
-    """Many items with one (file-less) image and one vector each, inserted in bulk."""
-    items = Item.objects.bulk_create([Item(collection=collection, title=f"bulk {i}", label=labels[i],
-                                           gender=genders[i], split="train") for i in range(len(vectors))])
-    images = ItemImage.objects.bulk_create([
-        ItemImage(item=item, collection=collection, original=f"originals/bulk-{item.pk}.jpg",
-                  sha256=f"{item.pk:064x}", status=ItemImage.Status.READY) for item in items])
-    Embedding.objects.bulk_create([Embedding(image=img, item_id=img.item_id, model=model, vector=vec.tolist())
-                                   for img, vec in zip(images, vectors)])
+    """Many items with one (file-less) image and one vector each, inserted in bulk, then ANALYZEd."""
+    items = items_with_vectors(model, vectors, [
+        ItemFactory.build(collection=collection, title=f"bulk {i}", label=labels[i], gender=genders[i], split="train")
+        for i in range(len(vectors))])
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE recommender_embedding; ANALYZE catalog_item")
     return items
@@ -59,10 +46,10 @@ def test_order_matches_exact_cosine_order(collection, make_item):
     rng = np.random.default_rng(1)
     model = vector_model()
     items = [make_item(label="dress") for _ in range(25)]
-    vectors = unit(rng, 25)
+    vectors = unit_vectors(rng, 25)
     for item, vec in zip(items, vectors):
-        put(model, item.images.get(), vec)
-    query = unit(rng, 1)[0]
+        vector_put(model, item.images.get(), vec)
+    query = unit_vectors(rng, 1)[0]
     order, sims = exact_order(query, vectors)
 
     got = Embedding.objects.nearest(query, 10, NearestFilters(collection_id=collection.pk), model=model)
@@ -74,21 +61,20 @@ def test_order_matches_exact_cosine_order(collection, make_item):
 @pytest.mark.django_db
 def test_one_row_per_item_with_its_best_image_and_query_item_excluded(collection, make_item):
     from catalog.services import image_add
-    from tests.conftest import image_bytes
 
     model = vector_model()
     query_item = make_item()
     many = make_item()
     extra = [image_add(item=many, data=image_bytes(seed=900 + i), filename=f"m{i}.jpg") for i in range(9)]
     others = [make_item() for _ in range(6)]
-    axis = np.eye(DIM, dtype=np.float32)
-    put(model, query_item.images.get(), axis[0])
+    axis = np.eye(VECTOR_DIM, dtype=np.float32)
+    vector_put(model, query_item.images.get(), axis[0])
     # Ten images of one item all nearer than any other item: it must appear once, scored by its best
     # image, and the first 3×k candidates (mostly its images) are widened until k items come back.
     for i, image in enumerate([many.images.order_by("pk").first(), *extra]):
-        put(model, image, axis[0] + (0.05 + 0.02 * i) * axis[1])
+        vector_put(model, image, axis[0] + (0.05 + 0.02 * i) * axis[1])
     for i, item in enumerate(others):
-        put(model, item.images.get(), axis[0] + (0.5 + 0.1 * i) * axis[2])
+        vector_put(model, item.images.get(), axis[0] + (0.5 + 0.1 * i) * axis[2])
 
     got = Embedding.objects.nearest(axis[0], 4, NearestFilters(collection_id=collection.pk,
                                                                exclude_item_id=query_item.pk), model=model)
@@ -105,32 +91,35 @@ def big_set(collection):
     """3,000 items, half women's, 1% labelled "rare", each with one random unit vector."""
     rng = np.random.default_rng(7)
     model = vector_model()
-    vectors = unit(rng, 3000)
+    vectors = unit_vectors(rng, 3000)
     labels = ["rare" if i % 100 == 0 else "common" for i in range(3000)]
     genders = ["W" if i % 2 else "M" for i in range(3000)]
     items = bulk_items(collection, vectors, model, labels, genders)
-    return model, vectors, labels, genders, items, unit(rng, 1)[0]
+    return model, vectors, labels, genders, items, unit_vectors(rng, 1)[0]
 
 
-def _plan_and_settings(sql: str, params: list, ef: int, iterative: str) -> tuple[str, tuple[str, str]]:
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('hnsw.ef_search', %s, true), set_config('hnsw.iterative_scan', %s, true)",
-                       [str(ef), iterative])
-        cursor.execute("EXPLAIN " + sql, params)
-        plan = "\n".join(row[0] for row in cursor.fetchall())
+def _settings_in_force() -> tuple[str, str]:
+    with connection.cursor() as cursor:
         cursor.execute("SELECT current_setting('hnsw.ef_search'), current_setting('hnsw.iterative_scan')")
-        return plan, cursor.fetchone()
+        return cursor.fetchone()
 
 
 @pytest.mark.django_db
-def test_query_uses_the_models_hnsw_index_with_the_settings_in_force(collection, big_set):
+def test_query_uses_the_models_hnsw_index_under_the_settings_nearest_applies(collection, big_set, settings):
     model, _, _, _, _, query = big_set
-    for filters in (NearestFilters(collection_id=collection.pk), NearestFilters(collection_id=collection.pk, gender="W")):
+    everywhere = NearestFilters(collection_id=collection.pk)
+    # `nearest` sets them with set_config(..., true): they last until this test's enclosing transaction ends.
+    settings.STYLESITE_HNSW_EF_SEARCH = 23
+    Embedding.objects.nearest(query, 12, everywhere, model=model)
+    assert _settings_in_force() == ("23", "relaxed_order")
+    Embedding.objects.nearest(query, 12, everywhere, model=model, ef_search=17)
+    assert _settings_in_force() == ("17", "relaxed_order")
+    for filters in (everywhere, NearestFilters(collection_id=collection.pk, gender="W")):
         sql, params = Embedding.objects.nearest_sql(query, filters, model=model)
-        # The same set_config call `nearest` makes: a function call, so no cached plan or binding mode skips it.
-        plan, in_force = _plan_and_settings(sql, [*params, 36, 12], 17, "relaxed_order")
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN " + sql, [*params, 36, 12])
+            plan = "\n".join(row[0] for row in cursor.fetchall())
         assert f"Index Scan using {model.index_name}" in plan, plan
-        assert in_force == ("17", "relaxed_order")
 
 
 @pytest.mark.django_db
@@ -171,9 +160,9 @@ def test_filters_and_k_rows_when_k_exist(collection, make_item):
     model = vector_model()
     specs = [("dress", "W", "train")] * 6 + [("dress", "M", "train")] * 6 + [("shirt", "W", "test")] * 6
     items = [make_item(label=label, gender=gender, split=split) for label, gender, split in specs]
-    for item, vec in zip(items, unit(rng, len(items))):
-        put(model, item.images.get(), vec)
-    query = unit(rng, 1)[0]
+    for item, vec in zip(items, unit_vectors(rng, len(items))):
+        vector_put(model, item.images.get(), vec)
+    query = unit_vectors(rng, 1)[0]
     base = {"collection_id": collection.pk}
 
     women_dresses = Embedding.objects.nearest(query, 6, NearestFilters(**base, label="dress", gender="W"), model=model)
@@ -185,14 +174,12 @@ def test_filters_and_k_rows_when_k_exist(collection, make_item):
 
 @pytest.mark.django_db
 def test_other_collections_are_not_searched(collection, make_item):
-    from catalog.services import collection_create
-
-    other = collection_create(name="Other", slug="other", remove_background=False)
+    other = CollectionFactory()
     model = vector_model()
     mine, theirs = make_item(), make_item(target=other)
-    put(model, mine.images.get(), np.eye(DIM)[0])
-    put(model, theirs.images.get(), np.eye(DIM)[0])
-    got = Embedding.objects.nearest(np.eye(DIM)[0], 5, NearestFilters(collection_id=collection.pk), model=model)
+    vector_put(model, mine.images.get(), np.eye(VECTOR_DIM)[0])
+    vector_put(model, theirs.images.get(), np.eye(VECTOR_DIM)[0])
+    got = Embedding.objects.nearest(np.eye(VECTOR_DIM)[0], 5, NearestFilters(collection_id=collection.pk), model=model)
     assert [n.item_id for n in got] == [mine.pk]
 
 
@@ -200,12 +187,12 @@ def test_other_collections_are_not_searched(collection, make_item):
 def test_switching_the_active_model_changes_the_vectors_searched(collection, make_item):
     old, new = vector_model("old-vectors"), vector_model("new-vectors")
     query_item, a, b = make_item(), make_item(), make_item()
-    axis = np.eye(DIM, dtype=np.float32)
+    axis = np.eye(VECTOR_DIM, dtype=np.float32)
     # Under the old model `a` is the look-alike; under the new one it is `b`.
     for model, near, far in ((old, a, b), (new, b, a)):
-        put(model, query_item.images.get(), axis[0])
-        put(model, near.images.get(), axis[0] + 0.1 * axis[1])
-        put(model, far.images.get(), axis[1])
+        vector_put(model, query_item.images.get(), axis[0])
+        vector_put(model, near.images.get(), axis[0] + 0.1 * axis[1])
+        vector_put(model, far.images.get(), axis[1])
     active_model_switch(collection, old)
     assert [m.item.pk for m in similar_items(query_item, SearchParams(k=2))] == [a.pk, b.pk]
 
@@ -217,4 +204,4 @@ def test_switching_the_active_model_changes_the_vectors_searched(collection, mak
 def test_dimension_mismatch_is_refused(collection):
     model = vector_model()
     with pytest.raises(ValueError, match="dimensions"):
-        Embedding.objects.nearest(np.ones(DIM + 1), 3, NearestFilters(collection_id=collection.pk), model=model)
+        Embedding.objects.nearest(np.ones(VECTOR_DIM + 1), 3, NearestFilters(collection_id=collection.pk), model=model)

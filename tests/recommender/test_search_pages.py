@@ -3,17 +3,15 @@ from __future__ import annotations
 
 import re
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from recommender.embeddings import active_model_switch
 from recommender.pipeline.services import image_process
-from tests.conftest import clothing_photos
-from tests.recommender.test_search_nearest import put, unit, vector_model
-
-CHROMIUM = "/usr/bin/chromium"
+from tests.browser import chromium_or_skip
+from tests.factories import unit_vectors, vector_model, vector_put
+from tests.photos import clothing_photos
 
 
 @pytest.mark.django_db
@@ -21,8 +19,8 @@ def test_item_page_shows_twelve_look_alikes_with_scores_and_links(client, collec
     model = vector_model()
     active_model_switch(collection, model)
     items = [make_item(label="dress") for _ in range(15)]
-    for item, vec in zip(items, unit(np.random.default_rng(11), len(items))):
-        put(model, item.images.get(), vec)
+    for item, vec in zip(items, unit_vectors(np.random.default_rng(11), len(items))):
+        vector_put(model, item.images.get(), vec)
 
     html = client.get(items[0].get_absolute_url()).content.decode()
 
@@ -56,8 +54,7 @@ def test_photo_search_page_renders_with_filters_and_the_cropper(client, collecti
 @pytest.mark.browser
 def test_upload_a_photo_and_see_results_in_chromium(live_server, transactional_db, make_item, monkeypatch,
                                                     tmp_path):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium)")
+    chromium = chromium_or_skip()  # in the body, so that under CI a missing browser is a failed test
     from playwright.sync_api import expect, sync_playwright
 
     for label in ("shoes", "dress"):
@@ -70,7 +67,7 @@ def test_upload_a_photo_and_see_results_in_chromium(live_server, transactional_d
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM,
+        browser = p.chromium.launch(executable_path=chromium,
                                     args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         try:
             page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone

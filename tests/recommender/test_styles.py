@@ -111,9 +111,10 @@ def test_export_has_one_row_per_clustered_item(collection, three_styles, tmp_pat
     call_command("export_styles", "--collection", collection.slug, str(out))
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == 30 == len({r["item_id"] for r in rows})
-    first = rows[0]
-    assert first["source_name"].endswith(".jpg") and first["label"] and first["cluster_name"]
-    assert 0 <= float(first["map_x"]) <= 1
+    # Every item is exported with its own label in its blob's cluster, and a place on the unit map.
+    assert {(r["label"], r["cluster_name"]) for r in rows} == {
+        ("dress", "dress 90%"), ("skirt", "dress 90%"), ("pants", "pants 100%"), ("shoes", "shoes 100%")}
+    assert all(r["source_name"].endswith(".jpg") and 0 <= float(r["map_x"]) <= 1 for r in rows)
     response = client.get(reverse("recommender:style-export", args=[collection.slug]))
     assert response.status_code == 200 and response["Content-Type"] == "text/csv"
     assert len(b"".join(response.streaming_content).decode().strip().splitlines()) == 31
@@ -132,24 +133,30 @@ def test_job_api_validates_and_is_for_staff(collection, api_client, staff_user, 
     assert api_client.post(url, {"collection": "nope", "kind": "cluster"}).status_code == 404
     assert not StyleJob.objects.exists()
 
+    # One active job per collection and kind. (No worker here and no commit: the first stays queued.)
+    first = api_client.post(url, {"collection": collection.slug, "kind": "cluster"})
+    assert first.status_code == 202
+    again = api_client.post(url, {"collection": collection.slug, "kind": "cluster"})
+    assert again.status_code == 409 and "already queued or running" in again.json()["detail"]
+    assert StyleJob.objects.count() == 1
+    StyleJob.objects.filter(pk=first.json()["id"]).update(status="done")
+    assert api_client.post(url, {"collection": collection.slug, "kind": "cluster"}).status_code == 202
+
 
 @pytest.mark.django_db(transaction=True)
-def test_job_runs_on_the_worker_and_reports_progress(collection, three_styles, api_client, staff_user, worker):
-    import time
-
+def test_job_runs_on_the_worker_and_reports_progress(collection, three_styles, api_client, staff_user, worker,
+                                                     wait_for):
     api_client.force_authenticate(staff_user)
     response = api_client.post(reverse("api-style-jobs"),
                                {"collection": collection.slug, "kind": "cluster", "map_method": "pca", "k_max": 5})
     assert response.status_code == 202
-    again = api_client.post(reverse("api-style-jobs"), {"collection": collection.slug, "kind": "cluster"})
-    assert again.status_code in (202, 409)  # 409 while the first is still queued or running
     job_url = reverse("api-style-job", args=[response.json()["id"]])
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+
+    def finished() -> dict | None:
         body = api_client.get(job_url).json()
-        if body["status"] in ("done", "failed"):
-            break
-        time.sleep(0.3)
+        return body if body["status"] in ("done", "failed") else None
+
+    body = wait_for(finished, what="the clustering job")
     assert body["status"] == "done", body
     assert body["progress"] == 1.0 and body["result"]["k"] == 3
     clusters = api_client.get(reverse("api-clusters"), {"collection": collection.slug}).json()
@@ -175,9 +182,10 @@ def test_coherence_rating_is_stored_once_per_user_and_set(collection, three_styl
     clustering.clustering_run(collection, map_method="pca", k_max=5)
     visitor.groups.add(Group.objects.create(name="students"))
     shown = services.coherence_set_next(collection, visitor, random.Random(1))
+    # A control set takes one item from each of 4 or more clusters; with 3 clusters every set is one cluster's.
+    assert not shown.is_control and shown.cluster_id is not None
     assert 4 <= shown.items.count() <= 6
-    if not shown.is_control:
-        assert {i.style.cluster_id for i in shown.items.all()} == {shown.cluster_id}
+    assert {i.style.cluster_id for i in shown.items.all()} == {shown.cluster_id}
     url = reverse("api-coherence-rate")
     api_client.force_authenticate(visitor)
     assert api_client.post(url, {"set": shown.pk, "score": 9}).status_code == 400
@@ -190,11 +198,12 @@ def test_coherence_rating_is_stored_once_per_user_and_set(collection, three_styl
     # The next set offered is one this user has not rated.
     assert all(services.coherence_set_next(collection, visitor, random.Random(s)).pk != shown.pk
                for s in range(5))
-    cluster = StyleCluster.objects.filter(collection=collection).first()
-    body = api_client.get(reverse("api-cluster-coherence", args=[cluster.pk])).json()
-    assert set(body) >= {"cluster", "control"}
-    total = body["cluster"]["ratings"] + body["control"]["ratings"]
-    assert total <= 1
+    # The rating counts for the set's cluster only, under the rater's group.
+    body = api_client.get(reverse("api-cluster-coherence", args=[shown.cluster_id])).json()
+    assert body["cluster"] == {"ratings": 1, "mean": 4.0, "by_group": {"students": {"ratings": 1, "mean": 4.0}}}
+    assert body["control"] == {"ratings": 0, "mean": None, "by_group": {}}
+    other = StyleCluster.objects.filter(collection=collection).exclude(pk=shown.cluster_id).first()
+    assert api_client.get(reverse("api-cluster-coherence", args=[other.pk])).json()["cluster"]["ratings"] == 0
 
 
 @pytest.mark.django_db

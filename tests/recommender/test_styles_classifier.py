@@ -1,7 +1,6 @@
 """The style classifier on real demo photos embedded by the real pipeline (efficientnet-lite0)."""
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,7 @@ from recommender.models import StyleClassifier, StylePrediction
 from recommender.pipeline.services import image_process
 from recommender.styles import curation
 from recommender.styles.selectors import style_guess_for_vector
-from tests.conftest import clothing_photos
+from tests.photos import clothing_photos
 
 LABELS = ("dress", "hat", "pants", "shoes")
 PER_SPLIT = {"train": 8, "validation": 3, "test": 4}
@@ -36,13 +35,12 @@ def demo_items(make_item):
 def test_classifier_beats_majority_and_is_retrained_only_when_inputs_change(
         collection, demo_items, settings, tmp_path, api_client):
     first = curation.classifier_run(collection)
-    test_labels = [i.label for i in demo_items if i.split == "test"]
-    majority_rate = Counter(test_labels).most_common(1)[0][1] / len(test_labels)
     assert first["retrained"] and first["version"] == 1
-    assert first["test_accuracy"] >= majority_rate + 0.5  # 0.25 for four balanced labels
+    # 16 test photos, 4 per label: always guessing one label scores 4/16 = 0.25.
+    assert first["test_accuracy"] >= 0.75
     classifier = StyleClassifier.objects.get()
     assert (Path(settings.STYLESITE_ARTIFACT_DIR) / classifier.artifact).is_file()
-    assert classifier.test["n"] == len(test_labels) and len(classifier.test["confusion"]) == len(LABELS)
+    assert classifier.test["n"] == 16 and len(classifier.test["confusion"]) == 4
 
     again = curation.classifier_run(collection)
     assert not again["retrained"] and again["version"] == 1 and StyleClassifier.objects.count() == 1
