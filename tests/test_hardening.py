@@ -12,7 +12,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from PIL import Image
 
-from tests.conftest import image_bytes
+from tests.photos import image_bytes
 
 SEARCH = "/api/search/image/"
 ROOT = Path(__file__).resolve().parents[1]

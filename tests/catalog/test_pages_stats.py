@@ -10,9 +10,8 @@ from django.core.management import call_command
 
 from catalog.selectors import collection_stats, reason_group
 from catalog.services import collection_create, image_fail, image_mark_ready
-from tests.conftest import clothing_photos
-
-CHROMIUM = "/usr/bin/chromium"
+from tests.browser import chromium_or_skip
+from tests.photos import clothing_photos
 
 
 def fail(item, reason: str) -> None:
@@ -161,8 +160,7 @@ def shots(tmp_path) -> Path:
 @pytest.mark.browser
 def test_stats_page_in_chromium_at_laptop_and_phone_width(live_server, transactional_db, make_item, monkeypatch,
                                                          visitor, staff_user, shots):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium)")
+    chromium = chromium_or_skip()  # fails under CI when the browser is missing
     from playwright.sync_api import sync_playwright
 
     from recommender.preferences.services import vote_upsert
@@ -180,7 +178,7 @@ def test_stats_page_in_chromium_at_laptop_and_phone_width(live_server, transacti
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM,
+        browser = p.chromium.launch(executable_path=chromium,
                                     args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         try:
             for name, viewport in (("laptop", {"width": 1280, "height": 900}), ("phone", {"width": 390, "height": 844})):

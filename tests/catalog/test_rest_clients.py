@@ -16,7 +16,7 @@ from rest_framework.authtoken.models import Token
 
 from catalog.models import ImportJob, Item, ItemImage
 from recommender.models import Embedding
-from tests.conftest import clothing_photos, image_bytes
+from tests.photos import clothing_photos, image_bytes
 
 # Polls of a progress route before a test gives up (each poll sleeps POLL_SECONDS).
 POLLS = 1200

@@ -13,9 +13,9 @@ from catalog.models import Item, ItemImage
 from recommender.embeddings import collection_embedding_ensure, embeddings_upsert
 from recommender.models import Embedding, StyleCluster
 from recommender.styles import clustering, services
-from tests.conftest import clothing_photos
+from tests.browser import chromium_or_skip
+from tests.photos import clothing_photos
 
-CHROMIUM = "/usr/bin/chromium"
 DIM = 1280  # efficientnet-lite0, the collection's model
 
 
@@ -91,13 +91,12 @@ def shots(tmp_path) -> Path:
 @pytest.mark.browser
 def test_map_legend_and_cluster_page_in_chromium(live_server, transactional_db, collection, clustered,
                                                  monkeypatch, shots):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium)")
+    chromium = chromium_or_skip()  # fails under CI when the browser is missing
     from playwright.sync_api import expect, sync_playwright
 
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM,
+        browser = p.chromium.launch(executable_path=chromium,
                                     args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         try:
             for name, viewport in (("laptop", {"width": 1280, "height": 900}), ("phone", {"width": 390, "height": 844})):

@@ -9,9 +9,8 @@ import pytest
 from django.test import Client
 
 from recommender.preferences.services import vote_upsert
-from tests.conftest import clothing_photos
-
-CHROMIUM = "/usr/bin/chromium"
+from tests.browser import chromium_or_skip
+from tests.photos import clothing_photos
 
 
 def lead_of(html: str) -> str:
@@ -74,8 +73,7 @@ def shots(tmp_path) -> Path:
 @pytest.mark.browser
 def test_home_in_chromium_at_laptop_and_phone_width(live_server, transactional_db, make_item, visitor,
                                                     monkeypatch, shots):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium)")
+    chromium = chromium_or_skip()  # fails under CI when the browser is missing
     from playwright.sync_api import expect, sync_playwright
 
     for label in ("dress", "skirt", "shoes", "pants"):
@@ -86,7 +84,7 @@ def test_home_in_chromium_at_laptop_and_phone_width(live_server, transactional_d
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM,
+        browser = p.chromium.launch(executable_path=chromium,
                                     args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         try:
             for name, viewport in (("laptop", {"width": 1280, "height": 900}), ("phone", {"width": 390, "height": 844})):

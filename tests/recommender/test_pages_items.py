@@ -11,9 +11,8 @@ from django.test import Client
 from catalog.models import ItemImage
 from catalog.services import collection_create, image_fail, image_mark_ready
 from recommender.pipeline.services import image_process
-from tests.conftest import clothing_photos
-
-CHROMIUM = "/usr/bin/chromium"
+from tests.browser import chromium_or_skip
+from tests.photos import clothing_photos
 
 
 @pytest.fixture
@@ -136,8 +135,7 @@ def shots(tmp_path) -> Path:
 @pytest.mark.browser
 def test_item_page_toggle_and_reprocess_in_chromium(live_server, transactional_db, make_item, cut_collection,
                                                     staff_user, monkeypatch, shots):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium)")
+    chromium = chromium_or_skip()  # fails under CI when the browser is missing
     from playwright.sync_api import expect, sync_playwright
 
     items = [make_item(label, data=clothing_photos(label, 1)[0].read_bytes(), target=cut_collection)
@@ -149,7 +147,7 @@ def test_item_page_toggle_and_reprocess_in_chromium(live_server, transactional_d
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM,
+        browser = p.chromium.launch(executable_path=chromium,
                                     args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         try:
             for name, viewport in (("laptop", {"width": 1280, "height": 900}), ("phone", {"width": 390, "height": 844})):
