@@ -386,3 +386,15 @@ def test_the_schema_declares_every_field_the_api_returns(api_client):
     search = api_client.get("/api/schema/?format=json").json()["paths"]["/api/search/image/"]["post"]
     assert "503" in search["responses"]
 
+
+
+@pytest.mark.django_db
+def test_the_map_page_shows_jobs_and_polls_their_api_for_staff_only(client, member, staff_user, collection):
+    from recommender.models import StyleJob
+
+    StyleJob.objects.create(collection=collection, kind="cluster", params={}, status=StyleJob.Status.FAILED,
+                            error="Traceback: secret internals")
+    client.force_login(member)
+    assert b"secret internals" not in client.get(f"/styles/{collection.slug}/").content
+    client.force_login(staff_user)
+    assert b"secret internals" in client.get(f"/styles/{collection.slug}/").content
