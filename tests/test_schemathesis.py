@@ -2,7 +2,7 @@
 
 Every operation in /api/schema/ gets a few generated requests (valid and invalid); none may answer
 5xx, and every documented answer must match its schema and content type. The token belongs to a
-staff user so the write routes are exercised too. Kept small (STYLESITE_FUZZ_EXAMPLES, default 8
+staff user so the write routes are exercised too. Kept small (STYLESITE_FUZZ_EXAMPLES, default 5
 per operation and client) so it runs inside ``make test``; raise it for a deeper run (``make fuzz``).
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import content_type_conformance, not_a_server_error, response_schema_conformance
 
-EXAMPLES = int(os.environ.get("STYLESITE_FUZZ_EXAMPLES", "8"))
+EXAMPLES = int(os.environ.get("STYLESITE_FUZZ_EXAMPLES", "5"))
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
                 suppress_health_check=list(HealthCheck))
