@@ -64,8 +64,10 @@ class IPRateThrottle(_RatesPerRequest, SimpleRateThrottle):
 
 
 class ServerBusy(APIException):
+    """All slots of a ``concurrency_slot`` are taken: 503 with Retry-After (the client did nothing wrong)."""
+
     status_code = 503
-    default_detail = "The server is busy with other searches; try again shortly."
+    default_detail = "The server is busy with other requests like this one; try again shortly."
     default_code = "busy"
 
     def __init__(self, wait: int):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -319,8 +320,6 @@ def test_the_login_page_locks_an_address_after_repeated_failures(client, member,
 
 @pytest.mark.django_db
 def test_pages_carry_a_content_security_policy_and_no_inline_script(client, member, collection, item):
-    import re
-
     client.force_login(member)
     for url in ("/", "/stats/", "/search/", "/for-you/", "/styles/", f"/styles/{collection.slug}/",
                 f"/items/{item.pk}/", "/api/docs/"):
