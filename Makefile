@@ -44,3 +44,7 @@ test: services $(U2NET_FILE)  ## Import contracts (.importlinter), then the whol
 
 bench: services $(U2NET_FILE)  ## Print the benchmark tables (bench/*.py)
 	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+.PHONY: fuzz
+fuzz: services  ## Schemathesis over /api/schema/ with and without a token, more examples (STYLESITE_FUZZ_EXAMPLES, default 60)
+	STYLESITE_FUZZ_EXAMPLES=$${STYLESITE_FUZZ_EXAMPLES:-60} $(PY) -m pytest tests/test_schemathesis.py -q

@@ -78,7 +78,7 @@ class CollectionViewSet(viewsets.ModelViewSet):
     @extend_schema(responses=ProgressSerializer, summary="Image pipeline progress of a collection")
     @action(detail=True, methods=["get"])
     def progress(self, request: Request, pk: str | None = None) -> Response:
-        return Response(image_progress(self.get_object()))
+        return Response(ProgressSerializer(image_progress(self.get_object())).data)
 
 
 @extend_schema(parameters=ITEM_FILTERS)

@@ -7,6 +7,7 @@ stand in front of the site; with the default 0 a client cannot choose its own ad
 """
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections.abc import Iterator
@@ -63,8 +64,10 @@ class IPRateThrottle(_RatesPerRequest, SimpleRateThrottle):
 
 
 class ServerBusy(APIException):
+    """All slots of a ``concurrency_slot`` are taken: 503 with Retry-After (the client did nothing wrong)."""
+
     status_code = 503
-    default_detail = "The server is busy with other searches; try again shortly."
+    default_detail = "The server is busy with other requests like this one; try again shortly."
     default_code = "busy"
 
     def __init__(self, wait: int):
@@ -102,7 +105,9 @@ def concurrency_slot(name: str, *, limit: int, lease_seconds: int) -> Iterator[N
 def _failure_keys(request: HttpRequest | None, username: str) -> list[tuple[str, int]]:
     from django.conf import settings
 
-    keys = [(f"login-failures:user:{username.strip().lower()}", settings.STYLESITE_LOGIN_FAILURES_PER_USER)]
+    # Hashed: a username can be any text of any length; a cache key should not be.
+    user = hashlib.sha256(username.strip().lower().encode("utf-8", "surrogatepass")).hexdigest()
+    keys = [(f"login-failures:user:{user}", settings.STYLESITE_LOGIN_FAILURES_PER_USER)]
     if request is not None:
         keys.append((f"login-failures:ip:{client_ip(request)}", settings.STYLESITE_LOGIN_FAILURES_PER_IP))
     return keys

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -319,8 +320,6 @@ def test_the_login_page_locks_an_address_after_repeated_failures(client, member,
 
 @pytest.mark.django_db
 def test_pages_carry_a_content_security_policy_and_no_inline_script(client, member, collection, item):
-    import re
-
     client.force_login(member)
     for url in ("/", "/stats/", "/search/", "/for-you/", "/styles/", f"/styles/{collection.slug}/",
                 f"/items/{item.pk}/", "/api/docs/"):
@@ -386,3 +385,15 @@ def test_the_schema_declares_every_field_the_api_returns(api_client):
     search = api_client.get("/api/schema/?format=json").json()["paths"]["/api/search/image/"]["post"]
     assert "503" in search["responses"]
 
+
+
+@pytest.mark.django_db
+def test_the_map_page_shows_jobs_and_polls_their_api_for_staff_only(client, member, staff_user, collection):
+    from recommender.models import StyleJob
+
+    StyleJob.objects.create(collection=collection, kind="cluster", params={}, status=StyleJob.Status.FAILED,
+                            error="Traceback: secret internals")
+    client.force_login(member)
+    assert b"secret internals" not in client.get(f"/styles/{collection.slug}/").content
+    client.force_login(staff_user)
+    assert b"secret internals" in client.get(f"/styles/{collection.slug}/").content
