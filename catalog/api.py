@@ -15,16 +15,22 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from stylesite.exceptions import Conflict, InvalidInput
+from stylesite.parsers import SafeFormParser, SafeMultiPartParser
 
 from .models import Collection, ImportJob, Item, ItemImage
 from .pagination import ChangesPagination, updated_after_parse
-from .selectors import collection_by_slug, collection_stats, filter_items, image_progress, import_report_csv
+from .selectors import (
+    collection_by_slug,
+    collection_stats,
+    filter_items,
+    image_progress,
+    import_report_csv,
+)
 from .serializers import (
     CollectionSerializer,
     CollectionStatsSerializer,
@@ -166,7 +172,7 @@ class ItemViewSet(viewsets.ModelViewSet):
                 "created": "2026-12-02T07:15:03Z"}),
         ],
     )
-    @action(detail=True, methods=["post"], url_path="images", parser_classes=[MultiPartParser, FormParser],
+    @action(detail=True, methods=["post"], url_path="images", parser_classes=[SafeMultiPartParser, SafeFormParser],
             serializer_class=ImageUploadSerializer)
     def images(self, request: Request, pk: str | None = None) -> Response:
         item = self.get_object()
@@ -277,7 +283,7 @@ class ImportJobViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixin
     queryset = ImportJob.objects.select_related("collection")
     serializer_class = ImportJobSerializer
     permission_classes = [permissions.IsAdminUser]
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes = [SafeMultiPartParser, SafeFormParser]
 
     @extend_schema(
         summary="Start a bulk import: a CSV plus a zip of the images it names",

@@ -194,8 +194,12 @@ def test_pages(client, visitor, staff_user, catalogue):
     likes = client.get("/me/likes/").content.decode()
     assert catalogue[0].title in likes and catalogue[20].title not in likes
     assert 'aria-pressed="true"' in likes
-    grid = client.get("/").content.decode()
-    assert grid.count('class="vote"') == 24 and grid.count("votes.js") == 1  # a page of 24 cards, one each
+    home = client.get("/").content.decode()
+    # A page of 24 catalogue cards plus the home's 4 "rate these" cards, one set of buttons each,
+    # and the script once.
+    assert home.count('class="vote"') == 24 + 4 and home.count("votes.js") == 1
+    filtered = client.get("/?collection=garments").content.decode()  # a listing: no lead, no "rate these"
+    assert filtered.count('class="vote"') == 24
     assert client.get("/staff/respondents/").status_code == 302  # staff only
 
     client.force_login(staff_user)
