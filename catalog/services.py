@@ -60,6 +60,8 @@ def item_create(*, collection: Collection, fields: ItemFields) -> Item:
         with transaction.atomic():
             item.save()
     except IntegrityError as exc:
+        if not item.external_id:  # the only unique key an item has
+            raise
         raise Conflict(f"collection {collection.slug!r} already has an item with external_id "
                        f"{item.external_id!r}; PUT /api/collections/{collection.slug}/items/<external_id>/ "
                        "updates it") from exc
@@ -92,8 +94,7 @@ def item_upsert(*, collection: Collection, external_id: str, fields: ItemFields)
         item = Item.objects.select_for_update().filter(collection=collection, external_id=external_id).first()
         if item is None:
             try:
-                with transaction.atomic():
-                    return item_create(collection=collection, fields=ItemFields(**values)), True
+                return item_create(collection=collection, fields=ItemFields(**values)), True
             except Conflict:
                 item = Item.objects.select_for_update().get(collection=collection, external_id=external_id)
         for name, value in values.items():
