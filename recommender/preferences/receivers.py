@@ -10,7 +10,7 @@ from catalog.signals import catalogue_deleted
 def refit_after_delete(sender=None, collection_id: int | None = None, **_kwargs) -> None:
     """Items or images were deleted (their votes and vectors with them): fit the collection's
     preference model again soon, so predictions stop leaning on votes that are gone."""
-    from .refit import preference_refit_soon
+    from .tasks import preference_refit_soon
 
     if collection_id is not None:
         preference_refit_soon(collection_id)

@@ -22,7 +22,7 @@ from ..artifacts import artifact_load, artifact_path
 from ..embeddings import CollectionMatrix, matrix_key
 from ..models import PreferenceModel, Vote, VoterProfile
 from .fitting import FittedPreferences, fitted_load, key_text
-from .refit import preference_refit_soon
+from .tasks import preference_refit_soon
 
 MAX_FEED = 100
 

@@ -19,7 +19,7 @@ from catalog.models import Collection, Item
 from stylesite.exceptions import InvalidInput, NotFound, NotReady
 
 from ..models import PreferenceReport, ServedPredictor, Vote, VoterProfile
-from .refit import preference_refit_soon
+from .tasks import preference_refit_soon
 
 VOTE_VALUES = {"like": Vote.Value.LIKE, "dislike": Vote.Value.DISLIKE, "1": Vote.Value.LIKE, "2": Vote.Value.DISLIKE}
 # The catalogue's split aliases (one table, catalog.importers); votes have no test split.

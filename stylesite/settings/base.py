@@ -121,8 +121,6 @@ STYLESITE_STUCK_AFTER_SECONDS = env.int("STYLESITE_STUCK_AFTER_SECONDS", default
 STYLESITE_HNSW_EF_SEARCH = env.int("STYLESITE_HNSW_EF_SEARCH", default=80)
 # The feed re-checks a collection's cached vector matrix against the database at most this often.
 STYLESITE_PREFERENCE_RECHECK_SECONDS = env.float("STYLESITE_PREFERENCE_RECHECK_SECONDS", default=5.0)
-# Votes are batched: a collection's preference model is refitted (in Celery) at most this often.
-STYLESITE_PREFERENCE_REFIT_SECONDS = env.int("STYLESITE_PREFERENCE_REFIT_SECONDS", default=5)
 # Fitted models (classifier heads, preference models) one process keeps loaded; the oldest is evicted.
 STYLESITE_ARTIFACT_CACHE_SIZE = env.int("STYLESITE_ARTIFACT_CACHE_SIZE", default=8)
 # Styles: curation flags items whose label the classifier (or the k nearest neighbours' majority)

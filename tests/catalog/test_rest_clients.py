@@ -62,8 +62,8 @@ def upload(name: str, data: bytes, content_type: str = "application/octet-stream
 
 @pytest.fixture
 def empty_queue(celery_session_app) -> None:
-    """Drop what earlier tests of this run left in its queue (their rows are gone): a countdown task
-    among them can hold up a prefetch-1 worker for minutes. Request it before ``worker``."""
+    """Drop what earlier tests of this run left in its queue (their rows are gone), so the worker
+    starts on this test's tasks. Request it before ``worker``."""
     celery_session_app.control.purge()
 
 
@@ -281,20 +281,17 @@ def test_deleting_an_item_drops_its_votes_and_asks_for_a_preference_refit(staff_
     from django.core.cache import cache
 
     from recommender.models import Vote
-    from recommender.preferences import refit
+    from recommender.preferences import tasks
 
     item = make_item()
     Vote.objects.create(user=visitor, item=item, value="like")
-    cache.delete(f"preferences:refit:{item.collection_id}")
-    # Record the refit rather than queue it: a countdown task left in this run's queue would hold
-    # up a later test's worker.
-    queued: list[tuple] = []
-    monkeypatch.setattr(refit.preference_model_fit_task, "apply_async",
-                        lambda args, countdown: queued.append(args))
+    cache.delete(f"preferences:fit-queued:{item.collection_id}")
+    queued: list[int] = []  # recorded, not sent: no worker runs in this test
+    monkeypatch.setattr(tasks.preference_model_fit_task, "delay", queued.append)
     with django_capture_on_commit_callbacks(execute=True):
         assert staff_client.delete(f"/api/items/{item.pk}/").status_code == 204
     assert not Vote.objects.exists()
-    assert queued == [(item.collection_id,)]
+    assert queued == [item.collection_id]
 
 
 # --- A pipeline task for an image deleted meanwhile ends quietly -------------------------------

@@ -6,7 +6,7 @@ from django.test import override_settings
 
 from recommender import artifacts
 from recommender.models import PreferenceModel
-from recommender.preferences import selectors
+from recommender.preferences import selectors, tasks
 from recommender.preferences.fitting import preference_model_fit
 from recommender.preferences.services import vote_upsert
 from tests.factories import vector_catalogue
@@ -42,15 +42,40 @@ def test_the_model_cache_is_bounded_and_evicts_the_least_recently_used():
     assert cached == [("test", "a"), ("test", "c")]  # "b" was least recently used
 
 
+@pytest.mark.django_db
+def test_a_burst_of_votes_queues_one_fit_and_a_vote_during_the_fit_queues_one_more(
+        visitor, collection, monkeypatch, django_capture_on_commit_callbacks):
+    items = vector_catalogue(collection)
+    preference_model_fit(collection)
+    queued: list[int] = []
+    monkeypatch.setattr(tasks.preference_model_fit_task, "delay", queued.append)
+    with django_capture_on_commit_callbacks(execute=True):
+        for item in items[:3]:
+            vote_upsert(visitor, item.pk, "like")
+    assert queued == [collection.pk]  # one fit for the three votes
+
+    # The queued fit runs; a vote arrives while it runs, so it queues exactly one more when done.
+    real_fit = tasks.preference_model_fit
+
+    def fit_while_a_vote_arrives(c):
+        with django_capture_on_commit_callbacks(execute=True):
+            vote_upsert(visitor, items[3].pk, "dislike")
+        return real_fit(c)
+
+    monkeypatch.setattr(tasks, "preference_model_fit", fit_while_a_vote_arrives)
+    assert tasks.preference_model_fit_task.run(collection.pk) == 2
+    assert queued == [collection.pk, collection.pk]
+    monkeypatch.setattr(tasks, "preference_model_fit", real_fit)
+    assert tasks.preference_model_fit_task.run(collection.pk) == 3
+    assert queued == [collection.pk, collection.pk]  # nothing new since: no further fit
+    assert PreferenceModel.objects.get(collection=collection).votes == 4
+
+
 @pytest.mark.django_db(transaction=True)
-def test_three_votes_are_refitted_once_in_celery_after_the_debounce(visitor, collection, worker, settings,
-                                                                     wait_for):
-    settings.STYLESITE_PREFERENCE_REFIT_SECONDS = 1  # the cache counts whole seconds
+def test_votes_reach_the_model_through_a_real_worker(visitor, collection, worker, wait_for):
     items = vector_catalogue(collection)
     preference_model_fit(collection)
     for item in items[:3]:
-        vote_upsert(visitor, item.pk, "like")  # three votes, one refit after the debounce window
+        vote_upsert(visitor, item.pk, "like")
     wait_for(lambda: PreferenceModel.objects.get(collection=collection).votes == 3, what="the refit")
-    fitted = PreferenceModel.objects.get(collection=collection)
-    assert (fitted.version, fitted.votes) == (2, 3)
     assert len(selectors.feed(visitor, collection, 5)) == 5
