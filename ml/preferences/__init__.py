@@ -33,6 +33,7 @@ This module re-exports what code outside ``ml`` uses; ``ml`` itself imports from
 """
 from __future__ import annotations
 
+from ml.preferences.active import cover_labels
 from ml.preferences.baselines import LabelPrior, Popularity
 from ml.preferences.calibration import decide
 from ml.preferences.data import Predictor, VoteData, explain_with
@@ -58,6 +59,6 @@ def make_predictor(name: str, side: ItemSide, seed: int = 0) -> Predictor:
 
 __all__ = [
     "BASELINES", "PREDICTORS", "Hybrid", "ItemCF", "ItemSide", "LabelPrior", "Personal", "Popularity", "UserCF",
-    "VoteData", "choose_served", "decide", "dedupe_split", "evaluate", "explain_with", "make_predictor",
+    "VoteData", "choose_served", "cover_labels", "decide", "dedupe_split", "evaluate", "explain_with", "make_predictor",
     "stratified_holdout", "user_aucs",
 ]

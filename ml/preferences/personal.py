@@ -89,6 +89,7 @@ class Personal(RatedItems):
 
         blocks = [self.side.meta]
         d = self.side.descriptors
+        d = d[:, np.isfinite(d).any(axis=0)]  # no image read yet: no descriptor columns
         if d.shape[1]:
             mean, std = np.nanmean(d, axis=0), np.nanstd(d, axis=0)
             z = (d - mean) / np.where(std > 1e-9, std, 1.0)
