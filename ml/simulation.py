@@ -105,6 +105,15 @@ class SimulatedFamilies:
     test: VoteData
     family: np.ndarray
     like_rate: np.ndarray  # (n_users,) the rate each user was drawn to like (class imbalance)
+    taste: np.ndarray = field(repr=False)  # (n_users, n_items) utility now, minus the user's cut
+    strength: float = 5.0
+    flip: float = 0.1
+
+    def vote(self, user: int, items: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Noisy votes of ``user`` (as they are now) on any ``items``: for active-learning benches."""
+        items = np.asarray(items, dtype=np.int64)
+        noisy = self.strength * self.taste[user, items] + rng.logistic(size=len(items)) > 0
+        return noisy ^ (rng.random(len(items)) < self.flip)
 
 
 def _z(x: np.ndarray) -> np.ndarray:
@@ -142,7 +151,7 @@ def simulate_families(features: np.ndarray, labels: np.ndarray, colour: np.ndarr
     rate = rng.uniform(0.15, 0.6, n_users)
     n_votes = min(votes_per_user, n_items - 1)
     n_test = min(test_items, n_items - n_votes)
-    train_parts, test_parts = [], []
+    train_parts, test_parts, taste = [], [], np.empty((n_users, n_items))
     for u in range(n_users):
         cat = _z(rng.normal(size=n_labels)[labels])
         if rng.random() < 0.5:
@@ -166,6 +175,7 @@ def simulate_families(features: np.ndarray, labels: np.ndarray, colour: np.ndarr
         else:
             raise ValueError(f"unknown taste family {kind!r}")
         cut = np.quantile(now, 1 - rate[u])
+        taste[u] = now - cut
         t = np.linspace(0.0, 1.0, n_votes)
         utility = (1 - t) * before[voted] + t * now[voted]
         vote = (strength * (utility - cut) + rng.logistic(size=n_votes) > 0) ^ (rng.random(n_votes) < flip)
@@ -175,4 +185,4 @@ def simulate_families(features: np.ndarray, labels: np.ndarray, colour: np.ndarr
     def stack(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> VoteData:
         return VoteData(*(np.concatenate([p[k] for p in parts]) for k in range(3)))
 
-    return SimulatedFamilies(stack(train_parts), stack(test_parts), family, rate)
+    return SimulatedFamilies(stack(train_parts), stack(test_parts), family, rate, taste, strength, flip)

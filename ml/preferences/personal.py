@@ -184,15 +184,17 @@ class Personal(RatedItems):
         return self._platt(self._rows(items, liked, item_idx) @ theta), 0.5
 
     def next_to_rate(self, items: np.ndarray, liked: np.ndarray, candidates: np.ndarray, k: int) -> np.ndarray:
-        """The ``k`` candidates whose votes would most shrink the user's weight uncertainty,
-        spread over labels.
+        """The ``k`` candidates whose votes would most reduce the uncertainty of the user's
+        predictions over the catalogue, spread over labels.
 
         Laplace approximation with every input group free: the posterior covariance of the
         weights is ``S = H^-1`` with ``H = X' W X + diag(penalty)``. A vote on item ``x`` with
-        P(like) ``p`` would reduce the trace of ``S`` by ``p(1-p) |S x|^2 / (1 + p(1-p) x'S x)``;
-        items are picked greedily (updating ``S`` after each pick), each gain divided by 1 + the
-        number of the user's votes and picks already on the item's label, so every label gets
-        asked about.
+        P(like) ``p`` would reduce the summed variance of the logits of all candidates ``X_c`` by
+        ``p(1-p) x'S C S x / (1 + p(1-p) x'S x)`` with ``C = X_c' X_c`` (the expected reduction
+        over the items to be predicted, which unlike the reduction of ``trace(S)`` does not chase
+        outlying items). Items are picked greedily (updating ``S`` after each pick), each gain
+        divided by 1 + the number of the user's votes and picks already on the item's label, so
+        every label gets asked about.
         """
         items, liked = np.asarray(items, dtype=np.int64), np.asarray(liked, dtype=bool)
         candidates = np.asarray(candidates, dtype=np.int64)
@@ -209,9 +211,11 @@ class Personal(RatedItems):
         np.add.at(n_label, self.side.labels[items] + 1, 1.0)
         picked: list[int] = []
         available = np.ones(len(candidates), dtype=bool)
+        second_moment = x_c.T @ x_c / len(x_c)
         for _ in range(min(k, len(candidates))):
             v = x_c @ cov
-            gain = c * np.einsum("ij,ij->i", v, v) / (1.0 + c * np.einsum("ij,ij->i", v, x_c))
+            reduction = np.einsum("ij,ij->i", v @ second_moment, v)
+            gain = c * reduction / (1.0 + c * np.einsum("ij,ij->i", v, x_c))
             gain = np.where(available, gain / (1.0 + n_label[labels + 1]), -np.inf)
             j = int(np.argmax(gain))
             picked.append(j)
