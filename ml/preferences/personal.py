@@ -29,7 +29,7 @@ import numpy as np
 from ml.preferences.calibration import Platt, choose_margin, fit_logreg, sigmoid
 from ml.preferences.data import RatedItems, VoteData
 from ml.preferences.evaluation import stratified_holdout
-from ml.preferences.item_cf import UserTaste, _leave_one_out, median_fallback
+from ml.preferences.item_cf import UserTaste, leave_one_out_dots, median_fallback
 from ml.preferences.side import ItemSide
 
 
@@ -39,6 +39,7 @@ class Personal(RatedItems):
     lam_grid: tuple[float, ...] = (1.0, 4.0)
     off = 1e3  # the penalty that holds a group at the population's weights
     intercept_penalty = 0.3
+    next_pool = 600  # candidates kept for the greedy pass of ``next_to_rate``
 
     def __init__(self, side: ItemSide, n_components: int = 32, recency: float = 0.5, seed: int = 0) -> None:
         self.side = side
@@ -50,6 +51,8 @@ class Personal(RatedItems):
 
     def fit(self, features: np.ndarray, votes: VoteData) -> Personal:
         self._remember(features, votes)
+        self._features32 = self._features.astype(np.float32)  # half the memory traffic when scoring a feed
+        self._sq_norms = np.einsum("ij,ij->i", self._features, self._features)
         self._x = self._item_inputs(self._features)
         self._fallback = median_fallback(self._features)
         self._cf_scale = 1.0
@@ -116,7 +119,12 @@ class Personal(RatedItems):
             order = np.argsort(items, kind="stable")
             at = np.minimum(np.searchsorted(items[order], targets), len(items) - 1)
             own = np.where(items[order][at] == targets, liked[order][at].astype(int), -1)
-        return _leave_one_out(taste, self._features[targets], own, self._fallback) / self._cf_scale
+        directions = np.c_[taste.like_sum, taste.dislike_sum, self._fallback]
+        if 4 * len(targets) > len(self._features):  # a feed: one pass over the matrix beats a gather
+            dots = (self._features32 @ directions.astype(np.float32))[targets].astype(np.float64)
+        else:
+            dots = self._features[targets] @ directions
+        return leave_one_out_dots(taste, dots, self._sq_norms[targets], own) / self._cf_scale
 
     def _rows(self, items: np.ndarray, liked: np.ndarray, targets: np.ndarray) -> np.ndarray:
         """Design rows of ``targets`` for a user whose votes are ``(items, liked)``."""
@@ -149,7 +157,7 @@ class Personal(RatedItems):
         x, y = self._rows(items, liked, items), np.asarray(liked, dtype=float)
         thetas, log_evidence = [], []
         for penalty in self._penalties():
-            theta = fit_logreg(x, y, prior, penalty, max_iter=20, tol=1e-6, weight=weight)
+            theta = fit_logreg(x, y, prior, penalty, max_iter=8, tol=1e-4, weight=weight)
             z = x @ theta
             p = sigmoid(z)
             loglik = -np.sum(weight * (np.logaddexp(0.0, -z) * y + np.logaddexp(0.0, z) * (1 - y)))
@@ -206,12 +214,17 @@ class Personal(RatedItems):
         x_c = self._rows(items, liked, candidates)
         p_c = sigmoid(x_c @ theta)
         c = p_c * (1 - p_c)
+        second_moment = x_c.T @ x_c / len(x_c)
+        if len(candidates) > self.next_pool:  # the greedy pass runs on the most promising items only
+            v = x_c @ cov
+            gain = c * np.einsum("ij,ij->i", v @ second_moment, v) / (1.0 + c * np.einsum("ij,ij->i", v, x_c))
+            keep = np.sort(np.argpartition(-gain, self.next_pool - 1)[:self.next_pool])
+            candidates, x_c, c = candidates[keep], x_c[keep], c[keep]
         labels = self.side.labels[candidates]
         n_label = np.zeros(int(self.side.labels.max()) + 2)
         np.add.at(n_label, self.side.labels[items] + 1, 1.0)
         picked: list[int] = []
         available = np.ones(len(candidates), dtype=bool)
-        second_moment = x_c.T @ x_c / len(x_c)
         for _ in range(min(k, len(candidates))):
             v = x_c @ cov
             reduction = np.einsum("ij,ij->i", v @ second_moment, v)
