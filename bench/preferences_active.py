@@ -21,10 +21,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.preferences_catalogue import load_catalogue  # noqa: E402
-from ml.plots import lines_svg  # noqa: E402
-from ml.preferences import ItemCF, ItemSide, Personal  # noqa: E402
-from ml.simulation import FAMILIES, simulate_families  # noqa: E402
+from bench.preferences_catalogue import load_catalogue
+from ml.plots import lines_svg
+from ml.preferences import ItemCF, ItemSide, Personal
+from ml.simulation import FAMILIES, simulate_families
 
 CHECKPOINTS = (10, 20, 40, 60)
 STEP = 5

@@ -22,10 +22,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.preferences_catalogue import load_catalogue  # noqa: E402
-from ml.preferences import ItemSide, choose_served, evaluate, make_predictor, user_aucs  # noqa: E402
-from ml.preferences.evaluation import bootstrap_interval  # noqa: E402
-from ml.simulation import FAMILIES, simulate_families  # noqa: E402
+from bench.preferences_catalogue import load_catalogue
+from ml.preferences import ItemSide, choose_served, evaluate, make_predictor, user_aucs
+from ml.preferences.evaluation import bootstrap_interval
+from ml.simulation import FAMILIES, simulate_families
 
 NAMES = ("label_prior", "popularity", "item_cf", "user_cf", "hybrid", "personal")
 
@@ -45,7 +45,7 @@ def main() -> None:
     for seed in args.seeds:
         sim = simulate_families(cat.features, cat.labels, cat.colour, cat.pattern, args.users, args.votes, seed=seed)
         family_of = dict(enumerate(sim.family))
-        factories = {n: (lambda n=n: make_predictor(n, side, seed)) for n in args.only}
+        factories = {n: (lambda n=n, seed=seed: make_predictor(n, side, seed)) for n in args.only}
         served, val, why = choose_served(factories, cat.features, sim.train, seed=seed)
         served_lines.append(f"seed {seed}: serving {served} - {why}")
         for name in args.only:

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ["DJANGO_SETTINGS_MODULE"] = "stylesite.settings.test"
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
@@ -66,7 +66,13 @@ def run(args) -> None:
     from ml.simulation import simulate_families
     from ml.vectors import l2_normalise
     from recommender.embeddings import active_model_switch
-    from recommender.models import Embedding, EmbeddingModel, ItemDescriptor, ServedPredictor, Vote
+    from recommender.models import (
+        Embedding,
+        EmbeddingModel,
+        ItemDescriptor,
+        ServedPredictor,
+        Vote,
+    )
     from recommender.preferences.fitting import preference_model_fit
     from recommender.preferences.services import voter_ensure
 

@@ -37,7 +37,14 @@ from ml.preferences.active import cover_labels
 from ml.preferences.baselines import LabelPrior, Popularity
 from ml.preferences.calibration import decide
 from ml.preferences.data import Predictor, VoteData, explain_with
-from ml.preferences.evaluation import BASELINES, choose_served, dedupe_split, evaluate, stratified_holdout, user_aucs
+from ml.preferences.evaluation import (
+    BASELINES,
+    choose_served,
+    dedupe_split,
+    evaluate,
+    stratified_holdout,
+    user_aucs,
+)
 from ml.preferences.hybrid import Hybrid
 from ml.preferences.item_cf import ItemCF
 from ml.preferences.personal import Personal

@@ -304,7 +304,14 @@ def preferences_evaluate(collection: Collection, min_votes: int = 5, seed: int =
     visitors' test AUCs are also reported per taste family.
     """
     from ml.plots import roc_svg
-    from ml.preferences import PREDICTORS, choose_served, dedupe_split, evaluate, stratified_holdout, user_aucs
+    from ml.preferences import (
+        PREDICTORS,
+        choose_served,
+        dedupe_split,
+        evaluate,
+        stratified_holdout,
+        user_aucs,
+    )
 
     from ..embeddings import collection_matrix
     from .fitting import item_side, make_predictor, vote_data

@@ -156,7 +156,7 @@ def test_descriptors_tell_colour_brightness_and_pattern_apart():
     assert red["red_green"] > 0.5 > blue["red_green"] and blue["yellow_blue"] < 0 < red["yellow_blue"]
     assert red["hue_0"] == pytest.approx(1.0) and blue["saturation"] > 0.8
     dark, light = named(Image.new("RGB", (80, 80), (20, 20, 20))), named(Image.new("RGB", (80, 80), (235, 235, 235)))
-    assert dark["brightness"] < 0.1 < 0.9 < light["brightness"] and dark["saturation"] == 0.0
+    assert dark["brightness"] < 0.1 and light["brightness"] > 0.9 and dark["saturation"] == 0.0
     stripes = np.zeros((80, 80, 3), dtype=np.uint8)
     stripes[:, ::8] = 255
     stripes[:, 1::8] = 255
