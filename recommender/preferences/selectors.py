@@ -115,8 +115,8 @@ def _answer(user: AbstractBaseUser, fitted: FittedPreferences, candidates: np.nd
 
     predictor, matrix = fitted.predictor, fitted.matrix
     items, liked = _user_votes(user, matrix)
-    cold = len(items) == 0
-    answered_by = COLD_START if cold and mode == "feed" else predictor.name
+    cold = len(items) == 0 and mode == "feed" and k is not None  # only the feed's order is popularity's
+    answered_by = COLD_START if cold else predictor.name
     if candidates is None:
         candidates = _unrated(matrix, items)
     if len(candidates) == 0:
