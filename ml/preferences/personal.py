@@ -39,6 +39,7 @@ class Personal(RatedItems):
     lam_grid: tuple[float, ...] = (1.0, 4.0)
     off = 1e3  # the penalty that holds a group at the population's weights
     intercept_penalty = 0.3
+    sparse_factor = 0.25
     next_pool = 600  # candidates kept for the greedy pass of ``next_to_rate``
 
     def __init__(self, side: ItemSide, n_components: int = 32, recency: float = 0.5, seed: int = 0) -> None:
@@ -103,6 +104,7 @@ class Personal(RatedItems):
             pca = PCA(n_components=k, svd_solver="randomized", random_state=self.seed).fit(features[np.sort(sample)])
             z = pca.transform(features)
             blocks.append(z / np.maximum(z.std(axis=0), 1e-9))
+        self._has_meta = self.side.meta.shape[1] > 0
         blocks = [b for b in blocks if b.shape[1]]
         n = len(blocks)
         self._groups = np.concatenate([np.full(b.shape[1], g) for g, b in enumerate(blocks)] + [[n, n + 1]]).astype(int)
@@ -136,7 +138,10 @@ class Personal(RatedItems):
         the intercept (the user's own like-rate) always moves."""
         n_groups = int(self._groups.max())
         patterns = np.array(list(itertools.product((True, False), repeat=n_groups)))
-        per_group = np.where(patterns, self.lam, self.off)
+        # One-hot columns are sparse (each is seen only in the votes on its items), so they get a
+        # weaker penalty than the dense columns, whose every vote informs every weight.
+        free = np.where(np.arange(n_groups) == 0, self.lam * self.sparse_factor, self.lam) if self._has_meta else self.lam
+        per_group = np.where(patterns, free, self.off)
         return np.c_[per_group, np.full(len(patterns), self.intercept_penalty)][:, self._groups]
 
     def _fit_population(self, votes: VoteData) -> np.ndarray:
