@@ -81,10 +81,10 @@ def roc_svg(curves: dict[str, tuple[np.ndarray, np.ndarray]], width: int = 420, 
 
 
 def lines_svg(series: dict[str, tuple[np.ndarray, np.ndarray]], x_label: str, y_label: str,
-              y_range: tuple[float, float] = (0.5, 1.0), width: int = 460, height: int = 320) -> str:
+              y_range: tuple[float, float] = (0.5, 1.0), width: int = 520, height: int = 320) -> str:
     """Line chart of ``{name: (x, y)}`` (e.g. AUC after n votes, one line per strategy), points marked
-    and the last value written at the end of each line."""
-    pad_l, pad_t, w, h = 46, 10, width - 150, height - 60
+    and the last value written at the end of each line (nudged apart so they never overlap)."""
+    pad_l, pad_t, w, h = 46, 10, width - 230, height - 60
     x_all = np.concatenate([np.asarray(x, dtype=float) for x, _ in series.values()]) if series else np.zeros(1)
     x0, x1 = float(x_all.min()), float(max(x_all.max(), x_all.min() + 1))
     y0, y1 = y_range
@@ -107,6 +107,7 @@ def lines_svg(series: dict[str, tuple[np.ndarray, np.ndarray]], x_label: str, y_
         parts.append(f'<text x="{pad_l - 4}" y="{py(t) + 4:.1f}" text-anchor="end" fill="#868e96">{t:.2f}</text>')
     for x in sorted(set(x_all.tolist())):
         parts.append(f'<text x="{px(x):.1f}" y="{pad_t + h + 16}" text-anchor="middle" fill="#868e96">{x:g}</text>')
+    labels = []
     for k, (name, (x, y)) in enumerate(series.items()):
         colour = colours[k % len(colours)]
         points = [(px(float(a)), py(float(b))) for a, b in zip(x, y)]
@@ -114,7 +115,10 @@ def lines_svg(series: dict[str, tuple[np.ndarray, np.ndarray]], x_label: str, y_
                      f'stroke="{colour}" stroke-width="2"/>')
         parts.extend(f'<circle cx="{a:.1f}" cy="{b:.1f}" r="3" fill="{colour}"/>' for a, b in points)
         if points:
-            parts.append(f'<text x="{points[-1][0] + 8:.1f}" y="{points[-1][1] + 4:.1f}" fill="{colour}">'
-                         f'{escape(name)} {float(y[-1]):.3f}</text>')
+            labels.append([points[-1][1] + 4, points[-1][0] + 8, colour, f"{escape(name)} {float(y[-1]):.3f}"])
+    labels.sort()
+    for j in range(1, len(labels)):
+        labels[j][0] = max(labels[j][0], labels[j - 1][0] + 14)
+    parts.extend(f'<text x="{x:.1f}" y="{y:.1f}" fill="{colour}">{text}</text>' for y, x, colour, text in labels)
     parts.append("</svg>")
     return "".join(parts)
