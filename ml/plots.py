@@ -119,5 +119,47 @@ def stacked_bars_svg(rows: list[tuple[str, list[int]]], series: list[str], *, ti
                          f'{count}</title></rect>')
             x += w
         parts.append(f'<text x="{x + 4:.1f}" y="{y + bar - 5}" fill="#495057">{sum(counts)}</text>')
+
+
+def lines_svg(series: dict[str, tuple[np.ndarray, np.ndarray]], x_label: str, y_label: str,
+              y_range: tuple[float, float] = (0.5, 1.0), width: int = 520, height: int = 320) -> str:
+    """Line chart of ``{name: (x, y)}`` (e.g. AUC after n votes, one line per strategy), points marked
+    and the last value written at the end of each line (nudged apart so they never overlap)."""
+    pad_l, pad_t, w, h = 46, 10, width - 230, height - 60
+    x_all = np.concatenate([np.asarray(x, dtype=float) for x, _ in series.values()]) if series else np.zeros(1)
+    x0, x1 = float(x_all.min()), float(max(x_all.max(), x_all.min() + 1))
+    y0, y1 = y_range
+    colours = ["#3b5bdb", "#868e96", "#f08c00", "#2b8a3e", "#c92a2a", "#862e9c"]
+
+    def px(x: float) -> float:
+        return pad_l + (x - x0) / (x1 - x0) * w
+
+    def py(y: float) -> float:
+        return pad_t + (1 - (min(max(y, y0), y1) - y0) / (y1 - y0)) * h
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
+             f'height="{height}" role="img" aria-label="{escape(y_label)} by {escape(x_label)}" '
+             f'font-family="sans-serif" font-size="12">',
+             f'<rect x="{pad_l}" y="{pad_t}" width="{w}" height="{h}" fill="#fff" stroke="#adb5bd"/>',
+             f'<text x="{pad_l + w / 2}" y="{height - 8}" text-anchor="middle">{escape(x_label)}</text>',
+             f'<text x="12" y="{pad_t + h / 2}" text-anchor="middle" transform="rotate(-90 12 {pad_t + h / 2})">'
+             f'{escape(y_label)}</text>']
+    for t in np.linspace(y0, y1, 6):
+        parts.append(f'<text x="{pad_l - 4}" y="{py(t) + 4:.1f}" text-anchor="end" fill="#868e96">{t:.2f}</text>')
+    for x in sorted(set(x_all.tolist())):
+        parts.append(f'<text x="{px(x):.1f}" y="{pad_t + h + 16}" text-anchor="middle" fill="#868e96">{x:g}</text>')
+    labels = []
+    for k, (name, (x, y)) in enumerate(series.items()):
+        colour = colours[k % len(colours)]
+        points = [(px(float(a)), py(float(b))) for a, b in zip(x, y)]
+        parts.append(f'<polyline points="{" ".join(f"{a:.1f},{b:.1f}" for a, b in points)}" fill="none" '
+                     f'stroke="{colour}" stroke-width="2"/>')
+        parts.extend(f'<circle cx="{a:.1f}" cy="{b:.1f}" r="3" fill="{colour}"/>' for a, b in points)
+        if points:
+            labels.append([points[-1][1] + 4, points[-1][0] + 8, colour, f"{escape(name)} {float(y[-1]):.3f}"])
+    labels.sort()
+    for j in range(1, len(labels)):
+        labels[j][0] = max(labels[j][0], labels[j - 1][0] + 14)
+    parts.extend(f'<text x="{x:.1f}" y="{y:.1f}" fill="{colour}">{text}</text>' for y, x, colour, text in labels)
     parts.append("</svg>")
     return "".join(parts)

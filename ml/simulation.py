@@ -92,3 +92,97 @@ def simulate_tastes(features: np.ndarray, labels: np.ndarray, n_users: int, vote
     train, test = stratified_holdout(VoteData(users, items, liked), frac=test_frac, seed=seed + 1)
     params = TasteParams(group, label_weights, direction, group_popularity, bias, utility)
     return SimulatedTastes(train, test, params)
+
+
+FAMILIES = ("category", "colour", "pattern", "mixed", "drifting")
+
+
+@dataclass(frozen=True)
+class SimulatedFamilies:
+    """Votes of simulated visitors of several taste families; ``family[u]`` names user ``u``'s."""
+
+    train: VoteData
+    test: VoteData
+    family: np.ndarray
+    like_rate: np.ndarray  # (n_users,) the rate each user was drawn to like (class imbalance)
+    taste: np.ndarray = field(repr=False)  # (n_users, n_items) utility now, minus the user's cut
+    strength: float = 5.0
+    flip: float = 0.1
+
+    def vote(self, user: int, items: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Noisy votes of ``user`` (as they are now) on any ``items``: for active-learning benches."""
+        items = np.asarray(items, dtype=np.int64)
+        noisy = self.strength * self.taste[user, items] + rng.logistic(size=len(items)) > 0
+        return noisy ^ (rng.random(len(items)) < self.flip)
+
+
+def _z(x: np.ndarray) -> np.ndarray:
+    return (x - x.mean(axis=-1, keepdims=True)) / np.maximum(x.std(axis=-1, keepdims=True), 1e-9)
+
+
+def simulate_families(features: np.ndarray, labels: np.ndarray, colour: np.ndarray, pattern: np.ndarray,
+                      n_users: int, votes_per_user: int, seed: int = 0, flip: float = 0.1,
+                      test_items: int = 150, families: tuple[str, ...] = FAMILIES,
+                      strength: float = 5.0) -> SimulatedFamilies:
+    """Visitors of several taste families, each user's utility standardised over the catalogue:
+
+    * ``category``: a random weight per garment label;
+    * ``colour``: a random linear taste over ``colour`` (any per-item colour/brightness attributes
+      the caller has; give attributes computed independently of the predictors' descriptors),
+      or, for half of them, closeness to a preferred colour point;
+    * ``pattern``: likes plain or patterned items (``pattern``: one texture value per item);
+    * ``mixed``: category, colour and a direction in the embedding space together;
+    * ``drifting``: category taste moving from one weighting to another over the user's votes;
+      the test asks about the final taste (the taste "now").
+
+    Each user likes the items whose utility is above their cut, set so they like a share drawn
+    uniformly in [0.15, 0.6] of the catalogue (class imbalance). Their ``votes_per_user`` votes
+    (train, in the order cast) on distinct random items are noisy: ``strength * (utility - cut)``
+    plus logistic noise decides, then ``flip`` of them are flipped at random. The test is their
+    true taste (no noise) on ``test_items`` other random items, as a visitor asked later would
+    answer it. Users are assigned to families in turn.
+    """
+    rng = np.random.default_rng(seed)
+    n_items = len(features)
+    n_labels = int(labels.max()) + 1
+    colour = _z(np.asarray(colour, dtype=np.float64).T).T
+    pattern = _z(np.asarray(pattern, dtype=np.float64))
+    family = np.array([families[u % len(families)] for u in range(n_users)])
+    rate = rng.uniform(0.15, 0.6, n_users)
+    n_votes = min(votes_per_user, n_items - 1)
+    n_test = min(test_items, n_items - n_votes)
+    train_parts, test_parts, taste = [], [], np.empty((n_users, n_items))
+    for u in range(n_users):
+        cat = _z(rng.normal(size=n_labels)[labels])
+        if rng.random() < 0.5:
+            col = _z(colour @ rng.normal(size=colour.shape[1]))
+        else:
+            col = _z(-np.linalg.norm(colour - colour[rng.integers(n_items)], axis=1))
+        kind = family[u]
+        chosen = rng.choice(n_items, n_votes + n_test, replace=False)
+        voted, asked = chosen[:n_votes], chosen[n_votes:]
+        if kind == "category":
+            now = before = cat
+        elif kind == "colour":
+            now = before = col
+        elif kind == "pattern":
+            now = before = (1 if rng.random() < 0.5 else -1) * pattern
+        elif kind == "mixed":
+            visual = _z(features @ l2_normalise(rng.normal(size=features.shape[1])))
+            now = before = _z(0.6 * cat + 0.6 * col + 0.4 * visual)
+        elif kind == "drifting":
+            before, now = cat, _z(rng.normal(size=n_labels)[labels])
+        else:
+            raise ValueError(f"unknown taste family {kind!r}")
+        cut = np.quantile(now, 1 - rate[u])
+        taste[u] = now - cut
+        t = np.linspace(0.0, 1.0, n_votes)
+        utility = (1 - t) * before[voted] + t * now[voted]
+        vote = (strength * (utility - cut) + rng.logistic(size=n_votes) > 0) ^ (rng.random(n_votes) < flip)
+        train_parts.append((np.full(n_votes, u), voted, vote))
+        test_parts.append((np.full(n_test, u), asked, now[asked] > cut))
+
+    def stack(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> VoteData:
+        return VoteData(*(np.concatenate([p[k] for p in parts]) for k in range(3)))
+
+    return SimulatedFamilies(stack(train_parts), stack(test_parts), family, rate, taste, strength, flip)

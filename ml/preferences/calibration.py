@@ -10,7 +10,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ml.preferences.data import Predictor, VoteData
+from ml.preferences.data import DEFAULT_MARGINS, Predictor, VoteData
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -49,17 +49,18 @@ class Platt:
 
 
 def fit_logreg(x: np.ndarray, y: np.ndarray, prior: np.ndarray, penalty: np.ndarray,
-                max_iter: int = 30, tol: float = 1e-7) -> np.ndarray:
-    """Newton's method for min sum logloss(x @ theta, y) + 1/2 sum penalty * (theta - prior)**2.
+                max_iter: int = 30, tol: float = 1e-7, weight: np.ndarray | None = None) -> np.ndarray:
+    """Newton's method for min sum weight * logloss(x @ theta, y) + 1/2 sum penalty * (theta - prior)**2.
 
     Shrinking toward ``prior`` rather than toward zero is what lets a per-user model with a few
     dozen votes start from the global model and move only as far as its votes justify.
     """
     theta = prior.astype(np.float64).copy()
+    w = np.ones(len(y)) if weight is None else weight
     for _ in range(max_iter):
         p = sigmoid(x @ theta)
-        grad = x.T @ (p - y) + penalty * (theta - prior)
-        hess = (x.T * (p * (1 - p))) @ x + np.diag(penalty)
+        grad = x.T @ (w * (p - y)) + penalty * (theta - prior)
+        hess = (x.T * (w * p * (1 - p))) @ x + np.diag(penalty)
         step = np.linalg.solve(hess, grad)
         theta -= step
         if np.max(np.abs(step)) < tol:
@@ -116,7 +117,7 @@ def roc_thresholds(predictor: Predictor, votes: VoteData) -> tuple[dict[int, flo
 
 
 def decide(p: np.ndarray, n_votes_user: int, threshold: float = 0.5,
-           base_margin: float = 0.05, evidence_margin: float = 0.25) -> np.ndarray:
+           base_margin: float = DEFAULT_MARGINS[0], evidence_margin: float = DEFAULT_MARGINS[1]) -> np.ndarray:
     """'like' / 'dislike' / 'unsure' for each probability in ``p``.
 
     "unsure" when ``|p - threshold| < base_margin + evidence_margin / sqrt(1 + n_votes_user)``:
@@ -127,3 +128,31 @@ def decide(p: np.ndarray, n_votes_user: int, threshold: float = 0.5,
     p = np.asarray(p, dtype=np.float64)
     margin = base_margin + evidence_margin / np.sqrt(1.0 + max(n_votes_user, 0))
     return np.where(p >= threshold + margin, "like", np.where(p <= threshold - margin, "dislike", "unsure"))
+
+
+# The reference study's accuracy; the unsure band is sized to reach it where a decision is made.
+REFERENCE_ACCURACY = 0.776
+
+
+def choose_margin(p: np.ndarray, liked: np.ndarray, target: float = REFERENCE_ACCURACY + 0.015,
+                  max_unsure: float = 0.2, threshold: float = 0.5) -> float:
+    """Half-width of the unsure band around ``threshold``, chosen on VALIDATION predictions.
+
+    The narrowest band whose accuracy on the decided votes reaches ``target`` (a little above the
+    reference, for the gap between validation and test) while leaving at most ``max_unsure`` of
+    the votes unsure; when no band within that share reaches it, the widest band within the
+    share (the most accurate the cap allows).
+    """
+    p, liked = np.asarray(p, dtype=np.float64), np.asarray(liked, dtype=bool)
+    if len(p) == 0:
+        return DEFAULT_MARGINS[0]
+    distance = np.abs(p - threshold)
+    best = 0.0
+    for m in np.linspace(0.0, 0.3, 61):
+        decided = distance >= m
+        if np.mean(~decided) > max_unsure or not decided.any():
+            break
+        best = float(m)
+        if np.mean((p[decided] > threshold) == liked[decided]) >= target:
+            return best
+    return best

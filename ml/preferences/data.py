@@ -11,6 +11,8 @@ from typing import Protocol
 import numpy as np
 
 Explanation = list[tuple[int, bool, float]]
+# (base, evidence) half-widths of the unsure band of ``calibration.decide``.
+DEFAULT_MARGINS = (0.05, 0.25)
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,8 @@ class RatedItems:
 
     _features: np.ndarray
     _rated: dict[int, tuple[np.ndarray, np.ndarray]]
+    # Predictors that size their unsure band on validation votes replace it in ``fit``.
+    margins: tuple[float, float] = DEFAULT_MARGINS
 
     def _remember(self, features: np.ndarray, votes: VoteData) -> None:
         self._features = np.asarray(features, dtype=np.float64)

@@ -1,6 +1,6 @@
 """Recommender models, one module per area; every model is re-exported here for Django."""
 from .embeddings import ActiveEmbeddingModel, Embedding, EmbeddingModel, EmbeddingQuerySet
-from .preferences import PreferenceModel, PreferenceReport, ServedPredictor, VoterProfile
+from .preferences import ItemDescriptor, PreferenceModel, PreferenceReport, ServedPredictor, VoterProfile
 from .search import RetrievalReport
 from .styles import (
     CoherenceRating, CoherenceSet, ItemStyle, Mislabel, NearDuplicate, StyleClassifier,
@@ -10,7 +10,7 @@ from .votes import Vote
 
 __all__ = [
     "ActiveEmbeddingModel", "CoherenceRating", "CoherenceSet", "Embedding", "EmbeddingModel",
-    "EmbeddingQuerySet", "ItemStyle", "Mislabel", "NearDuplicate", "PreferenceModel", "PreferenceReport",
+    "EmbeddingQuerySet", "ItemDescriptor", "ItemStyle", "Mislabel", "NearDuplicate", "PreferenceModel", "PreferenceReport",
     "RetrievalReport", "ServedPredictor", "StyleClassifier", "StyleCluster", "StyleClustering",
     "StyleJob", "StylePrediction", "VoterProfile", "Vote",
 ]

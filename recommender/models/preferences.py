@@ -40,7 +40,11 @@ class PreferenceReport(models.Model):
     n_votes = models.PositiveIntegerField()
     dropped_duplicates = models.PositiveIntegerField(default=0)
     results = models.JSONField(help_text="Per predictor: accuracy, AUC, unsure share, …")
-    best = models.CharField(max_length=30)
+    best = models.CharField(max_length=30, help_text="The predictor served: chosen on validation votes, never the test.")
+    served_reason = models.TextField(blank=True, help_text="Why it was served (it beat the best baseline, or not).")
+    validation = models.JSONField(default=dict, blank=True, help_text="Mean per-user AUC on validation votes.")
+    families = models.JSONField(default=dict, blank=True,
+                                help_text="Per predictor, mean per-user test AUC per simulated taste family.")
     roc_svg = models.TextField(blank=True)
 
     class Meta:
@@ -80,3 +84,16 @@ class PreferenceModel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.collection}: {self.name} v{self.version}"
+
+
+class ItemDescriptor(models.Model):
+    """An item's colour/brightness/saturation/pattern descriptors (``ml.descriptors``), computed
+    once from its cut-out (else thumbnail, else original) by the preference fit task."""
+
+    item = models.OneToOneField("catalog.Item", on_delete=models.CASCADE, related_name="descriptor")
+    version = models.PositiveSmallIntegerField(help_text="ml.descriptors.DESCRIPTOR_VERSION it was computed with.")
+    values = models.JSONField(help_text="Floats in the order of ml.descriptors.DESCRIPTOR_NAMES.")
+    computed = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"descriptors of item {self.item_id} (v{self.version})"

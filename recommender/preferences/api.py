@@ -109,6 +109,23 @@ class FeedView(APIView):
         return Response(PredictionSerializer(predictions, many=True, context={"request": request}).data)
 
 
+class NextView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("k", int, description=f"How many items (1-{selectors.MAX_FEED}, default 10)."),
+                    OpenApiParameter("collection", str, description="Collection slug (default: the one you "
+                                     "voted most in).")],
+        responses=PredictionSerializer(many=True),
+        summary="Rate these next: the unrated items whose votes would teach your model most, across labels",
+    )
+    def get(self, request: Request) -> Response:
+        k = selectors.parse_k(request.query_params.get("k"), default=10)
+        collection = selectors.default_collection(request.user, request.query_params.get("collection"))
+        answer = selectors.next_to_rate(request.user, collection, k)
+        return Response(PredictionSerializer(answer.predictions, many=True, context={"request": request}).data)
+
+
 class PredictView(APIView):
     permission_classes = [permissions.IsAuthenticated]
 

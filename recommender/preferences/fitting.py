@@ -2,10 +2,13 @@
 a versioned artifact that web processes load (``selectors.fitted_preferences``) and never fit.
 
 Between refits a user's newest votes still count, through ``predict_live``: the fitted part is
-what the other users' votes taught the model.
+what the other users' votes taught the model (and its calibration, refitted at every refit).
+The fit first stores the image descriptors still missing (``descriptors_fill``), then builds
+each item's side information (metadata one-hot, descriptors) for the predictors that use it.
 """
 from __future__ import annotations
 
+import logging
 import pickle
 import time
 from dataclasses import dataclass
@@ -14,37 +17,99 @@ from typing import Any
 
 import numpy as np
 
-from catalog.models import Collection
+from catalog.models import Collection, Item, ItemImage
+from ml.preferences import PREDICTORS, make_predictor
 from stylesite.exceptions import NotReady
 
 from ..artifacts import artifact_path, artifact_write
 from ..embeddings import CollectionMatrix, collection_matrix
-from ..models import PreferenceModel, ServedPredictor, Vote
+from ..models import ItemDescriptor, PreferenceModel, ServedPredictor, Vote
 
-PREDICTORS = ("item_cf", "user_cf", "hybrid")
-DEFAULT_PREDICTOR = "item_cf"  # the reference method, until an evaluation picks the best
+log = logging.getLogger(__name__)
+
+# Served until an evaluation picks on validation votes: robust (shrunk toward the population),
+# personal from the first vote, and it answers "what to rate next".
+DEFAULT_PREDICTOR = "personal"
 # Bump when the pickled layout below changes: older artifacts are then refitted, never misread.
-ARTIFACT_FORMAT = 1
+ARTIFACT_FORMAT = 2
 
 
 @dataclass
 class FittedPreferences:
-    """A fitted predictor and the vector matrix its item rows refer to."""
+    """A fitted predictor, the popularity baseline for cold starts, and the matrix their rows refer to."""
 
     predictor: Any
+    popularity: Any
     matrix: CollectionMatrix
     model: PreferenceModel
 
+    @property
+    def labels(self) -> np.ndarray:
+        """Each matrix row's label index (-1: none)."""
+        return self.popularity.side.labels
 
-def make_predictor(name: str, seed: int = 0):
-    from ml.preferences import Hybrid, ItemCF, UserCF
 
-    return {"item_cf": ItemCF, "user_cf": UserCF, "hybrid": lambda: Hybrid(seed=seed)}[name]()
+def descriptors_fill(collection: Collection, limit: int | None = None) -> int:
+    """Compute and store ``ml.descriptors`` for the collection's items that lack current ones.
+
+    Read from the item's first ready image: its cut-out (the garment alone), else thumbnail,
+    else original. An image whose file cannot be read is skipped (tried again at the next fit).
+    Returns how many were stored. Safe to run twice: an upsert on the item.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    from ml.descriptors import DESCRIPTOR_VERSION, image_descriptors
+
+    current = ItemDescriptor.objects.filter(item__collection=collection, version=DESCRIPTOR_VERSION)
+    images = (ItemImage.objects.filter(collection=collection, status=ItemImage.Status.READY)
+              .exclude(item_id__in=current.values("item_id")).order_by("item_id", "position", "id"))
+    rows, seen = [], set()
+    for image in images.iterator():
+        if image.item_id in seen:
+            continue
+        seen.add(image.item_id)
+        for field in (image.cutout, image.thumbnail, image.original):
+            if not field:
+                continue
+            try:
+                with field.open("rb") as handle, Image.open(handle) as img:
+                    img.draft("RGB", (256, 256))
+                    values = image_descriptors(img)
+            except (OSError, ValueError, UnidentifiedImageError):
+                continue
+            rows.append(ItemDescriptor(item_id=image.item_id, version=DESCRIPTOR_VERSION, values=values.tolist()))
+            break
+        if limit is not None and len(rows) >= limit:
+            break
+    ItemDescriptor.objects.bulk_create(rows, batch_size=500, update_conflicts=True, unique_fields=["item"],
+                                       update_fields=["version", "values", "computed"])
+    return len(rows)
+
+
+def item_side(item_ids: np.ndarray):
+    """``ml.preferences.ItemSide`` of these items, in this order (a matrix's rows): label, category,
+    gender and period one-hot, price quartile, and stored descriptors (NaN where none yet)."""
+    from ml.descriptors import DESCRIPTOR_NAMES, DESCRIPTOR_VERSION
+    from ml.preferences import ItemSide
+
+    ids = [int(i) for i in item_ids]
+    meta = {pk: row for pk, *row in Item.objects.filter(pk__in=ids).values_list(
+        "pk", "label", "category", "gender", "period", "price")}
+    stored = dict(ItemDescriptor.objects.filter(item_id__in=ids, version=DESCRIPTOR_VERSION)
+                  .values_list("item_id", "values"))
+    empty = ("", "", "", "", None)
+    rows = [meta.get(pk, empty) for pk in ids]
+    descriptors = np.full((len(ids), len(DESCRIPTOR_NAMES)), np.nan)
+    for r, pk in enumerate(ids):
+        if pk in stored and len(stored[pk]) == len(DESCRIPTOR_NAMES):
+            descriptors[r] = stored[pk]
+    columns = {name: [row[k] or "" for row in rows] for k, name in enumerate(("label", "category", "gender", "period"))}
+    return ItemSide.build(columns, descriptors, prices=[row[4] for row in rows])
 
 
 def served_name(collection: Collection) -> str:
     served = ServedPredictor.objects.filter(collection=collection).values_list("name", flat=True).first()
-    return served or DEFAULT_PREDICTOR
+    return served if served in PREDICTORS else DEFAULT_PREDICTOR
 
 
 def vote_data(collection: Collection, matrix: CollectionMatrix, splits: tuple[str, ...] | None = None,
@@ -91,14 +156,24 @@ class _Unpickler(pickle.Unpickler):
 
 
 def preference_model_fit(collection: Collection) -> PreferenceModel:
-    """Fit the collection's served predictor on all its votes and store it as the next version."""
+    """Fit the collection's served predictor on all its votes and store it as the next version.
+
+    Too few votes to learn from (under two users or one class) serve ``label_prior``: smoothed
+    like-rates need no fitting data, and say so on the For-you page.
+    """
     started = time.monotonic()
+    try:
+        descriptors_fill(collection)
+    except Exception:  # descriptors improve the model but must never block a refit
+        log.warning("descriptors for %s could not be computed", collection.slug, exc_info=True)
     matrix = collection_matrix(collection)
     votes, _ = vote_data(collection, matrix)
+    side = item_side(matrix.item_ids)
     name = served_name(collection)
     if len(np.unique(votes.user_ids)) < 2 or len(np.unique(votes.liked)) < 2:
-        name = DEFAULT_PREDICTOR  # a learned model needs several users and both classes
-    predictor = make_predictor(name).fit(matrix.vectors, votes)
+        name = "label_prior"
+    predictor = make_predictor(name, side).fit(matrix.vectors, votes)
+    popularity = predictor if name == "popularity" else make_predictor("popularity", side).fit(matrix.vectors, votes)
     previous = PreferenceModel.objects.filter(collection=collection).first()
     version = previous.version + 1 if previous else 1
     relative = f"preferences/{collection.slug}/v{version}.pkl"
@@ -107,7 +182,8 @@ def preference_model_fit(collection: Collection) -> PreferenceModel:
         with path.open("wb") as handle:
             np.save(handle, matrix.vectors, allow_pickle=False)
             _Pickler(handle, matrix.vectors).dump({"format": ARTIFACT_FORMAT, "predictor": predictor,
-                                                   "key": matrix.key, "item_ids": matrix.item_ids})
+                                                   "popularity": popularity, "key": matrix.key,
+                                                   "item_ids": matrix.item_ids})
 
     artifact_write(relative, write)
     model, _ = PreferenceModel.objects.update_or_create(collection=collection, defaults={
@@ -134,4 +210,4 @@ def fitted_load(model: PreferenceModel) -> FittedPreferences:
         raise NotReady("the preference model is being refitted; try again in a few seconds")
     item_ids = data["item_ids"]
     matrix = CollectionMatrix(tuple(data["key"]), item_ids, vectors, {int(i): r for r, i in enumerate(item_ids)})
-    return FittedPreferences(data["predictor"], matrix, model)
+    return FittedPreferences(data["predictor"], data["popularity"], matrix, model)

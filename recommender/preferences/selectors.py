@@ -4,6 +4,10 @@ The feed is scored in numpy over the vector matrix stored with the collection's 
 (``fitting.fitted_preferences``, loaded once per process through the bounded model cache), so a
 request costs one query for the model row, one for the user's votes and the arithmetic. A user's
 votes since the last fit enter through ``predict_live``: a new vote changes the next feed at once.
+
+Before a user's first vote in a collection the feed is the popular items spread over labels
+(the popularity baseline stored with every fit); from the first vote on it is the served
+predictor's. Every answer says which predictor answered and how many of the user's votes it used.
 """
 from __future__ import annotations
 
@@ -73,36 +77,87 @@ class Prediction:
         return [r for r in self.because if r.value == Vote.Value.DISLIKE]
 
 
+@dataclass(frozen=True)
+class Answer:
+    """Predictions and who made them: the predictor's name and how many of the user's votes it used."""
+
+    predictions: list[Prediction]
+    predictor: str
+    n_votes: int
+
+
+COLD_START = "popularity"  # what answers a user with no vote in the collection yet
+
+
 def _user_votes(user: AbstractBaseUser, matrix: CollectionMatrix) -> tuple[np.ndarray, np.ndarray]:
+    """The user's votes on the matrix's items, oldest first (predictors may weight recent ones more)."""
     collection_id = matrix.key[0]
-    rows = [r for r in Vote.objects.filter(user=user, item__collection_id=collection_id).values_list("item_id", "value")
-            if r[0] in matrix.row_of]
+    rows = [r for r in Vote.objects.filter(user=user, item__collection_id=collection_id)
+            .order_by("updated", "id").values_list("item_id", "value") if r[0] in matrix.row_of]
     return matrix.rows([r[0] for r in rows]), np.array([r[1] == Vote.Value.LIKE for r in rows], dtype=bool)
 
 
-def _predictions(user: AbstractBaseUser, fitted: FittedPreferences, candidates: np.ndarray | None,
-                 k: int | None) -> list[Prediction]:
+def _unrated(matrix: CollectionMatrix, items: np.ndarray) -> np.ndarray:
+    unrated = np.ones(len(matrix.item_ids), dtype=bool)
+    unrated[items] = False
+    return np.flatnonzero(unrated)
+
+
+def _answer(user: AbstractBaseUser, fitted: FittedPreferences, candidates: np.ndarray | None,
+            k: int | None, mode: str = "feed") -> Answer:
+    """Predictions for ``candidates`` (default: the unrated items).
+
+    ``mode="feed"``: the ``k`` most likely liked (before any vote: the most popular, spread over
+    labels). ``mode="next"``: the ``k`` the user should rate next (``_pick_next``). With ``k``
+    None, every candidate in the order given.
+    """
     from threadpoolctl import threadpool_limits
 
-    from ml.preferences import decide, explain_with
+    from ml.preferences import cover_labels, decide, explain_with
 
     predictor, matrix = fitted.predictor, fitted.matrix
     items, liked = _user_votes(user, matrix)
+    cold = len(items) == 0 and mode == "feed" and k is not None  # only the feed's order is popularity's
+    answered_by = COLD_START if cold else predictor.name
     if candidates is None:
-        unrated = np.ones(len(matrix.item_ids), dtype=bool)
-        unrated[items] = False
-        candidates = np.flatnonzero(unrated)
+        candidates = _unrated(matrix, items)
     if len(candidates) == 0:
-        return []
+        return Answer([], answered_by, len(items))
     # One BLAS thread: these products are small, and on a busy machine waking a pool of threads
     # costs more than the arithmetic (measured: explanations 64 ms -> 1 ms under load).
     with threadpool_limits(1, user_api="blas"):
+        if mode == "next" and k is not None:
+            candidates = _pick_next(predictor, fitted.labels, items, liked, candidates, k)
         p, threshold = predictor.predict_live(user.pk, candidates, items, liked)
-        if k is not None:
-            top = np.argsort(-p, kind="stable")[:k]
+        if mode == "feed" and k is not None:
+            if cold:
+                popular = fitted.popularity.predict_proba(user.pk, candidates)
+                order = np.argsort(-popular, kind="stable")
+                top = cover_labels(order, fitted.labels[candidates[order]], k)
+            else:
+                top = np.argsort(-p, kind="stable")[:k]
             candidates, p = candidates[top], p[top]
-        decisions = decide(p, len(items), threshold)
+        decisions = decide(p, len(items), threshold, *predictor.margins)
         reasons = explain_with(matrix.vectors, items, liked, candidates, top=3)
+    return Answer(_as_predictions(matrix, candidates, p, decisions, reasons), answered_by, len(items))
+
+
+def _pick_next(predictor, labels: np.ndarray, items: np.ndarray, liked: np.ndarray, candidates: np.ndarray,
+               k: int) -> np.ndarray:
+    """What to rate next: the predictor's own choice when it has one (``Personal.next_to_rate``:
+    the largest expected reduction of its uncertainty, spread over labels), else the items whose
+    P(like) is closest to its threshold, spread over labels."""
+    from ml.preferences import cover_labels
+
+    if hasattr(predictor, "next_to_rate"):
+        return predictor.next_to_rate(items, liked, candidates, k)
+    p, threshold = predictor.predict_live(0, candidates, items, liked)
+    order = np.argsort(np.abs(p - threshold), kind="stable")
+    return candidates[cover_labels(order, labels[candidates[order]], k)]
+
+
+def _as_predictions(matrix: CollectionMatrix, candidates: np.ndarray, p: np.ndarray, decisions: np.ndarray,
+                    reasons: list) -> list[Prediction]:
     wanted = set(matrix.item_ids[candidates].tolist()) | {matrix.item_ids[i] for r in reasons for i, _, _ in r}
     objects = Item.objects.with_cover().in_bulk([int(i) for i in wanted])
     out = []
@@ -116,12 +171,26 @@ def _predictions(user: AbstractBaseUser, fitted: FittedPreferences, candidates: 
     return out
 
 
-def feed(user: AbstractBaseUser, collection: Collection, k: int = 20) -> list[Prediction]:
-    """The user's unrated items of ``collection`` with vectors, most likely liked first."""
+def feed_answer(user: AbstractBaseUser, collection: Collection, k: int = 20) -> Answer:
+    """The user's unrated items of ``collection`` with vectors, most likely liked first (before
+    any vote: popular ones spread over labels), and who answered."""
     fitted = fitted_preferences(collection)
     if len(fitted.matrix.item_ids) == 0:
         raise NotReady(f"No item of '{collection.slug}' has been embedded yet; try again shortly.")
-    return _predictions(user, fitted, None, k)
+    return _answer(user, fitted, None, k)
+
+
+def feed(user: AbstractBaseUser, collection: Collection, k: int = 20) -> list[Prediction]:
+    """:func:`feed_answer`'s predictions."""
+    return feed_answer(user, collection, k).predictions
+
+
+def next_to_rate(user: AbstractBaseUser, collection: Collection, k: int = 10) -> Answer:
+    """The ``k`` unrated items whose votes would teach the user's model most, covering labels."""
+    fitted = fitted_preferences(collection)
+    if len(fitted.matrix.item_ids) == 0:
+        raise NotReady(f"No item of '{collection.slug}' has been embedded yet; try again shortly.")
+    return _answer(user, fitted, None, k, mode="next")
 
 
 def predict_items(user: AbstractBaseUser, item_ids: list[int]) -> list[Prediction]:
@@ -139,7 +208,7 @@ def predict_items(user: AbstractBaseUser, item_ids: list[int]) -> list[Predictio
         not_ready = [i for i in ids if i not in matrix.row_of]
         if not_ready:
             raise NotReady(f"Items not embedded yet: {', '.join(map(str, not_ready[:20]))}.")
-        for prediction in _predictions(user, fitted, matrix.rows(ids), None):
+        for prediction in _answer(user, fitted, matrix.rows(ids), None).predictions:
             by_id[prediction.item.pk] = prediction
     return [by_id[i] for i in item_ids if i in by_id]
 

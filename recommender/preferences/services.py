@@ -216,18 +216,23 @@ class SimulationResult:
 
 
 def visitors_simulate(collection: Collection, n_users: int = 100, votes_per_user: int = 60, seed: int = 0,
-                      replace: bool = False) -> SimulationResult:
-    """Simulated visitors (``VoterProfile.Kind.SIMULATED``, usernames ``sim-…``) voting on the collection.
+                      replace: bool = False, test_items: int = 40) -> SimulationResult:
+    """Simulated visitors (``VoterProfile.Kind.SIMULATED``, usernames ``sim-…-<family>``) voting on the collection.
 
-    Tastes come from ``ml.preferences.simulate_tastes``: hidden mixtures over the item labels and
-    visual features, with noise, split train/validation per user. The visual features are the
-    items' embeddings when every item has one; before the pipeline has run they are hidden random
-    per-item features (said in the result). Idempotent: a collection already simulated is left
-    alone unless ``replace``, which deletes the simulated votes on it and votes again.
+    Tastes come from ``ml.simulation.simulate_families``: category-, colour-, pattern-driven,
+    mixed and drifting users, noisy votes (10 % flipped), like-rates from 15 to 60 %. Each casts
+    ``votes_per_user`` train votes and answers ``test_items`` other items with their true taste
+    (stored as validation votes). Colour and pattern come from the stored image descriptors
+    (computed here when missing); the visual direction of mixed users from the embeddings when
+    every item has one. Without images or vectors, hidden random per-item features stand in
+    (said in the result). Idempotent: a collection already simulated is left alone unless
+    ``replace``, which deletes the simulated votes on it and votes again.
     """
-    from ml.simulation import simulate_tastes
+    from ml.descriptors import DESCRIPTOR_NAMES
+    from ml.simulation import simulate_families
 
     from ..embeddings import collection_matrix
+    from .fitting import descriptors_fill, item_side
 
     prefix = f"{collection.slug}-{seed}-"
     simulated = Vote.objects.filter(item__collection=collection, user__voter_profile__kind=VoterProfile.Kind.SIMULATED,
@@ -237,22 +242,35 @@ def visitors_simulate(collection: Collection, n_users: int = 100, votes_per_user
     items = list(collection.items.order_by("pk").values_list("pk", "label"))
     if len(items) < 2:
         raise NotReady(f"Collection '{collection.slug}' has too few items to simulate visitors.")
+    descriptors_fill(collection)
     matrix = collection_matrix(collection)
     item_ids = np.array([pk for pk, _ in items], dtype=np.int64)
+    rng = np.random.default_rng(seed + 1000)
+    sources = []
     if len(matrix.item_ids) and set(item_ids.tolist()) <= set(matrix.row_of):
-        features, source = matrix.vectors[matrix.rows(item_ids)].astype(np.float64), "embeddings"
+        features = matrix.vectors[matrix.rows(item_ids)].astype(np.float64)
+        sources.append("embeddings")
     else:
-        rng = np.random.default_rng(seed + 1000)
         features = rng.normal(size=(len(items), 64))
         features /= np.linalg.norm(features, axis=1, keepdims=True)
-        source = "hidden latent features"
+        sources.append("hidden latent features")
+    descriptors = item_side(item_ids).descriptors
+    if np.isnan(descriptors).any():
+        descriptors = rng.uniform(size=descriptors.shape)
+        sources.append("hidden colours")
+    else:
+        sources.append("image descriptors")
+    names = list(DESCRIPTOR_NAMES)
+    colour = descriptors[:, [names.index(n) for n in ("brightness", "saturation", "red_green", "yellow_blue")]]
+    pattern = descriptors[:, names.index("high_frequency")]
     label_names = sorted({label for _, label in items})
     labels = np.array([label_names.index(label) for _, label in items])
-    sim = simulate_tastes(features, labels, n_users, votes_per_user, seed=seed, test_frac=0.25)
+    sim = simulate_families(features, labels, colour, pattern, n_users, votes_per_user, seed=seed,
+                            test_items=min(test_items, max(len(items) - votes_per_user, 0)))
     with transaction.atomic():
         if replace:
             simulated.delete()
-        users = [voter_ensure(VoterProfile.Kind.SIMULATED, f"{prefix}{n:03d}") for n in range(n_users)]
+        users = [voter_ensure(VoterProfile.Kind.SIMULATED, f"{prefix}{n:03d}-{sim.family[n]}") for n in range(n_users)]
         rows = [Vote(user=users[u], item_id=int(item_ids[i]), value=Vote.Value.LIKE if liked else Vote.Value.DISLIKE,
                      split=split, source=Vote.Source.IMPORT)
                 for data, split in ((sim.train, Vote.Split.TRAIN), (sim.test, Vote.Split.VALIDATION))
@@ -260,29 +278,46 @@ def visitors_simulate(collection: Collection, n_users: int = 100, votes_per_user
         Vote.objects.bulk_create(rows, batch_size=2000, update_conflicts=True, unique_fields=["user", "item"],
                                  update_fields=["value", "split", "source", "updated"])
     preference_refit_soon(collection.pk)
-    return SimulationResult(n_users, len(rows), True, source)
+    return SimulationResult(n_users, len(rows), True, ", ".join(sources))
+
+
+def simulated_family(external_id: str) -> str:
+    """The taste family a simulated visitor's external id ends with (``…-007-colour``), else ""."""
+    from ml.simulation import FAMILIES
+
+    tail = external_id.rsplit("-", 1)[-1]
+    return tail if tail in FAMILIES else ""
 
 
 # --------------------------------------------------------------------------- evaluation
 
 
 def preferences_evaluate(collection: Collection, min_votes: int = 5, seed: int = 0,
-                         predictors: tuple[str, ...] = ("item_cf", "user_cf", "hybrid"),
-                         serve: bool = True) -> PreferenceReport:
-    """Fit every predictor on the same train votes, score the held-out ones, save the report.
+                         predictors: tuple[str, ...] | None = None, serve: bool = True) -> PreferenceReport:
+    """Choose the served predictor on validation votes, score every predictor on the test votes, save the report.
 
-    The stored split (train/validation votes) is used when the collection has validation votes;
-    otherwise a per-user stratified 20 % hold-out with ``seed``. Held-out votes whose image has a
-    near-duplicate (cosine ≥ 0.97) among the train images are dropped, so no photo sits on both
-    sides. Users with fewer than ``min_votes`` votes are left out. The best predictor by ROC AUC
-    becomes the collection's served predictor (when ``serve``).
+    Test votes: the stored validation split when the collection has one, otherwise a per-user
+    stratified 20 % hold-out with ``seed``; held-out votes whose image has a near-duplicate
+    (cosine ≥ 0.97) among the train images are dropped. The served predictor is chosen on
+    out-of-fold validation scores of the TRAIN votes only (``ml.preferences.choose_served``): the
+    best learned predictor when it beats the best baseline there, else that baseline (the report
+    says which and why). Users with fewer than ``min_votes`` votes are left out. Simulated
+    visitors' test AUCs are also reported per taste family.
     """
     from ml.plots import roc_svg
-    from ml.preferences import dedupe_split, evaluate, stratified_holdout
+    from ml.preferences import (
+        PREDICTORS,
+        choose_served,
+        dedupe_split,
+        evaluate,
+        stratified_holdout,
+        user_aucs,
+    )
 
     from ..embeddings import collection_matrix
-    from .fitting import make_predictor, vote_data
+    from .fitting import item_side, make_predictor, vote_data
 
+    predictors = tuple(predictors or PREDICTORS)
     matrix = collection_matrix(collection)
     if len(matrix.item_ids) == 0:
         raise NotReady(f"No item of '{collection.slug}' has been embedded yet.")
@@ -303,18 +338,30 @@ def preferences_evaluate(collection: Collection, min_votes: int = 5, seed: int =
                                scope="all")
     if len(test) == 0 or len(np.unique(test.liked)) < 2:
         raise NotReady("The held-out votes hold one class only (or none): nothing to evaluate.")
+    side = item_side(matrix.item_ids)
+    best, validation, reason = choose_served({n: (lambda n=n: make_predictor(n, side, seed)) for n in predictors},
+                                             matrix.vectors, train, seed=seed)
+    family_of = {p.user_id: simulated_family(p.external_id)
+                 for p in VoterProfile.objects.filter(user_id__in=np.unique(test.user_ids).tolist(),
+                                                      kind=VoterProfile.Kind.SIMULATED)}
     results: dict[str, dict[str, float]] = {}
+    families: dict[str, dict[str, float]] = {}
     curves = {}
     for name in predictors:
-        predictor = make_predictor(name, seed)
+        predictor = make_predictor(name, side, seed)
         results[name] = evaluate(predictor, matrix.vectors, train, test)
+        per_family: dict[str, list[float]] = {}
+        for user, auc in user_aucs(predictor, test).items():
+            if family_of.get(user):
+                per_family.setdefault(family_of[user], []).append(auc)
+        families[name] = {f: float(np.mean(v)) for f, v in sorted(per_family.items())}
         by_user = test.by_user()
         curves[name] = (np.concatenate([liked for _, liked in by_user.values()]),
                         np.concatenate([predictor.score(u, items) for u, (items, _) in by_user.items()]))
-    best = max(results, key=lambda n: results[n]["auc"])
     report = PreferenceReport.objects.create(
         collection=collection, split=split_name, n_users=len(np.unique(test.user_ids)), n_votes=len(test),
-        dropped_duplicates=n_test - len(test), results=results, best=best, roc_svg=roc_svg(curves),
+        dropped_duplicates=n_test - len(test), results=results, best=best, served_reason=reason,
+        validation=validation, families={n: f for n, f in families.items() if f}, roc_svg=roc_svg(curves),
     )
     if serve:
         ServedPredictor.objects.update_or_create(collection=collection, defaults={"name": best, "report": report})

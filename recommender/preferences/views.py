@@ -36,19 +36,29 @@ def signup(request: HttpRequest) -> HttpResponse:
     return render(request, "registration/signup.html", {"form": form, "next": next_url})
 
 
-@login_required
-def for_you(request: HttpRequest) -> HttpResponse:
-    context: dict = {"collections": Collection.objects.all(), "k": 24}
+def _personal_page(request: HttpRequest, template: str, default_k: int, answer_for) -> HttpResponse:
+    """The For-you and Rate-next pages: a collection picker, the answer, and who answered."""
+    context: dict = {"collections": Collection.objects.all(), "k": default_k}
     try:
         collection = selectors.default_collection(request.user, request.GET.get("collection"))
-        context["k"] = selectors.parse_k(request.GET.get("k"), default=24)
-        context.update(collection=collection, served=served_name(collection),
-                       predictions=selectors.feed(request.user, collection, context["k"]),
-                       n_votes=Vote.objects.filter(user=request.user, item__collection=collection).count())
-        context["predictor"] = selectors.predictor_in_use(collection)
+        context["k"] = selectors.parse_k(request.GET.get("k"), default=default_k)
+        answer = answer_for(request.user, collection, context["k"])
+        context.update(collection=collection, served=served_name(collection), predictions=answer.predictions,
+                       predictor=answer.predictor, n_votes=answer.n_votes,
+                       fitted=selectors.predictor_in_use(collection))
     except DomainError as exc:
         context["problem"] = exc.message
-    return render(request, "recommender/preferences/for_you.html", context)
+    return render(request, template, context)
+
+
+@login_required
+def for_you(request: HttpRequest) -> HttpResponse:
+    return _personal_page(request, "recommender/preferences/for_you.html", 24, selectors.feed_answer)
+
+
+@login_required
+def rate_next(request: HttpRequest) -> HttpResponse:
+    return _personal_page(request, "recommender/preferences/rate_next.html", 12, selectors.next_to_rate)
 
 
 @login_required

@@ -144,21 +144,27 @@ def test_import_json_folder_finds_keys_at_any_depth(collection, catalogue, tmp_p
 @pytest.mark.django_db
 def test_simulation_is_idempotent_and_evaluation_serves_the_best(collection, catalogue):
     out = StringIO()
-    call_command("simulate_visitors", collection="garments", users=30, votes=20, stdout=out)
-    assert "Simulated 30 visitors, 600 votes" in out.getvalue() and "embeddings" in out.getvalue()
-    call_command("simulate_visitors", collection="garments", users=30, votes=20, stdout=StringIO())
-    assert Vote.objects.count() == 600
+    call_command("simulate_visitors", collection="garments", users=30, votes=20, test_items=10, stdout=out)
+    assert "Simulated 30 visitors, 900 votes" in out.getvalue() and "embeddings" in out.getvalue()
+    call_command("simulate_visitors", collection="garments", users=30, votes=20, test_items=10, stdout=StringIO())
+    assert Vote.objects.count() == 900
     assert VoterProfile.objects.filter(kind="simulated").count() == 30
     assert set(Vote.objects.values_list("split", flat=True)) == {"train", "validation"}
 
     report_out = StringIO()
     call_command("evaluate_preferences", collection="garments", stdout=report_out)
     text = report_out.getvalue()
-    assert "split stored" in text and "item_cf" in text and "hybrid" in text and "77.6%" in text
+    assert "split stored" in text and "label_prior" in text and "personal" in text and "77.6%" in text
     report = PreferenceReport.objects.get()
-    assert set(report.results) == {"item_cf", "user_cf", "hybrid"}
-    assert report.results[report.best]["auc"] == max(r["auc"] for r in report.results.values())
-    assert report.results["item_cf"]["auc"] > 0.6  # the clusters carry the taste: well above chance
+    assert set(report.results) == set(report.validation) == {"label_prior", "popularity", "item_cf", "user_cf",
+                                                               "hybrid", "personal"}
+    baseline = max(("label_prior", "popularity"), key=report.validation.get)
+    learned = max(("item_cf", "user_cf", "hybrid", "personal"), key=report.validation.get)
+    chosen = learned if report.validation[learned] > report.validation[baseline] else baseline
+    assert report.best == chosen  # chosen on validation votes, never on the test votes
+    assert report.served_reason.startswith(chosen if chosen == learned else "no learned predictor beats")
+    assert set(report.families["personal"]) == {"category", "colour", "pattern", "mixed", "drifting"}
+    assert report.results["label_prior"]["mean_user_auc"] > 0.6  # the clusters carry the taste: well above chance
     assert report.roc_svg.startswith("<svg") and "item_cf AUC" in report.roc_svg
     assert ServedPredictor.objects.get().name == report.best
 
@@ -170,7 +176,7 @@ def test_simulation_is_idempotent_and_evaluation_serves_the_best(collection, cat
     assert selectors.predictor_in_use(collection) == report.best
 
     Vote.objects.update(split="none")  # no stored split: a seeded per-user hold-out instead
-    call_command("evaluate_preferences", collection="garments", no_serve=True, predictors=["item_cf"],
+    call_command("evaluate_preferences", collection="garments", no_serve=True, predictors=["item_cf", "label_prior"],
                  stdout=StringIO())
     assert PreferenceReport.objects.first().split == "holdout seed 0"
     assert ServedPredictor.objects.get().report == report
@@ -190,7 +196,7 @@ def test_pages(client, visitor, staff_user, catalogue):
     vote_upsert(visitor, catalogue[0].pk, "like")
     vote_upsert(visitor, catalogue[20].pk, "dislike")
     feed = client.get("/for-you/?collection=garments").content.decode()
-    assert "Because you liked this" in feed and "item_cf" in feed
+    assert "Because you liked this" in feed and "label_prior" in feed  # two votes of one user: too few to learn from
     likes = client.get("/me/likes/").content.decode()
     assert catalogue[0].title in likes and catalogue[20].title not in likes
     assert 'aria-pressed="true"' in likes

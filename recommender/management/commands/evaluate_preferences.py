@@ -5,24 +5,21 @@ import math
 from django.core.management.base import BaseCommand, CommandError
 
 from catalog.models import Collection
-from recommender.preferences.fitting import PREDICTORS
+from ml.preferences import PREDICTORS
 from recommender.preferences.services import preferences_evaluate
 from stylesite.exceptions import DomainError
 
 REFERENCE_ACCURACY = 0.776
-COLUMNS = [("accuracy_at_zero", "acc@0"), ("accuracy_at_roc", "acc@ROC"), ("accuracy_at_half", "acc@P.5"),
-           ("auc", "AUC"), ("mean_user_auc", "user AUC"), ("unsure_share", "unsure"),
-           ("accuracy_decided", "acc decided"), ("brier", "Brier"), ("fit_seconds", "fit s")]
-
-
-def served_accuracy(name: str) -> str:
-    """The accuracy of the rule the web app serves: item_cf's ROC threshold, else P(like) > 0.5."""
-    return "accuracy_at_roc" if name == "item_cf" else "accuracy_at_half"
+COLUMNS = [("mean_user_auc", "user AUC"), ("mean_user_auc_lo", "CI low"), ("mean_user_auc_hi", "CI high"),
+           ("auc", "pooled AUC"), ("accuracy_at_half", "acc@P.5"), ("accuracy_decided", "acc decided"),
+           ("unsure_share", "unsure"), ("brier", "Brier"), ("fit_seconds", "fit s")]
 
 
 class Command(BaseCommand):
-    help = ("Fit every predictor on the train votes and score the held-out ones (stored split, else a per-user "
-            "stratified hold-out); print the table, save the report with ROC curves, serve the best.")
+    help = ("Choose the predictor to serve on validation folds of the train votes (a learned one only if it beats "
+            "the best baseline); fit every predictor on the train votes and score the held-out ones (stored split, "
+            "else a per-user stratified hold-out); print the table per predictor and per simulated taste family, "
+            "save the report with ROC curves, serve the chosen one.")
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--collection", required=True)
@@ -43,13 +40,21 @@ class Command(BaseCommand):
             raise CommandError(exc.message) from None
         self.stdout.write(f"{collection}: split {report.split}; {report.n_users} users, {report.n_votes} held-out "
                           f"votes ({report.dropped_duplicates} dropped as near-duplicates of train images)")
-        self.stdout.write(f"{'predictor':10s}" + "".join(f"{label:>12s}" for _, label in COLUMNS))
+        self.stdout.write("test votes (user AUC: mean per-user ROC AUC with its 95 % bootstrap interval over users; "
+                          "acc decided / unsure: the predictor's own unsure band)")
+        self.stdout.write(f"{'predictor':12s}" + "".join(f"{label:>12s}" for _, label in COLUMNS) + f"{'val AUC':>12s}")
         for name, values in report.results.items():
-            self.stdout.write(f"{name:10s}" + "".join(f"{values.get(key, math.nan):12.3f}" for key, _ in COLUMNS))
-        best, base = report.results[report.best], report.results.get("item_cf")
-        if base is not None:
-            self.stdout.write(f"best: {report.best}, AUC {best['auc']:.3f} vs item_cf {base['auc']:.3f} "
-                              f"({best['auc'] - base['auc']:+.3f}); accuracy at the served threshold "
-                              f"{best[served_accuracy(report.best)]:.1%} (item_cf at its ROC threshold "
-                              f"{base['accuracy_at_roc']:.1%}); reference study {REFERENCE_ACCURACY:.1%} on its survey")
+            self.stdout.write(f"{name:12s}" + "".join(f"{values.get(key, math.nan):12.3f}" for key, _ in COLUMNS)
+                              + f"{report.validation.get(name, math.nan):12.3f}")
+        if report.families:
+            names = sorted({f for per in report.families.values() for f in per})
+            self.stdout.write("mean per-user test AUC per simulated taste family")
+            self.stdout.write(f"{'predictor':12s}" + "".join(f"{f:>12s}" for f in names))
+            for name, per in report.families.items():
+                self.stdout.write(f"{name:12s}" + "".join(f"{per.get(f, math.nan):12.3f}" for f in names))
+        served = report.results[report.best]
+        self.stdout.write(f"served: {report.best} - {report.served_reason}")
+        self.stdout.write(f"{report.best} on the test votes: mean user AUC {served['mean_user_auc']:.3f}, accuracy where "
+                          f"decided {served['accuracy_decided']:.1%} with {served['unsure_share']:.1%} unsure "
+                          f"(reference study {REFERENCE_ACCURACY:.1%} on its survey)")
         self.stdout.write(f"report #{report.pk} saved{'' if no_serve else f'; serving {report.best}'}")

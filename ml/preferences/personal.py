@@ -1,0 +1,247 @@
+"""personal: one logistic regression per user over every item feature, shrunk toward the population.
+
+Inputs of a (user, item) pair: the item's metadata one-hot (label, category, gender, period,
+price band), its image descriptors (colour, brightness, saturation, pattern; z-scored, 0 where
+missing), its embedding reduced by PCA to ``n_components`` unit-variance axes, the user's item_cf
+score of it (leave-one-out on the user's own voted items, so training rows are honest; the
+embedding's full detail enters here), and an intercept. Nothing in it is specific to one taste model: a user who cares about garment class
+moves the one-hot weights, one who cares about colour the descriptor weights, and the ridge
+penalty (per input group, chosen on a validation hold-out of the train votes) keeps a user with
+few votes near the population's model.
+
+The population model is a ridge logistic regression on everyone's votes. A user's weights are
+MAP estimates under Gaussian priors centred on it, one per *relevance pattern*: each input group
+either free to move (penalty ``lam``) or held at the population's weights (penalty ``off``).
+The patterns are averaged with weights from their Laplace-approximated evidence, so a user whose
+votes follow garment class ends up with free class weights and population colour weights, and a
+colour-driven one the other way round, without any rule about which groups matter. All of it
+takes a few milliseconds from the user's votes as they are now (``predict_live``), so each vote
+changes the next prediction without a refit. Platt scaling and the unsure band are fitted on the hold-out
+(refitted at every Celery refit, as votes arrive). Votes are weighted from ``1 - recency`` (the
+oldest) to 1 (the newest), so a drifting taste is followed without forgetting the old votes.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from ml.preferences.calibration import Platt, choose_margin, fit_logreg, sigmoid
+from ml.preferences.data import RatedItems, VoteData
+from ml.preferences.evaluation import stratified_holdout
+from ml.preferences.item_cf import UserTaste, leave_one_out_dots, median_fallback
+from ml.preferences.side import ItemSide
+
+
+class Personal(RatedItems):
+    name = "personal"
+    pca_sample = 4000
+    lam_grid: tuple[float, ...] = (1.0, 4.0)
+    off = 1e3  # the penalty that holds a group at the population's weights
+    intercept_penalty = 0.3
+    sparse_factor = 0.25
+    next_pool = 600  # candidates kept for the greedy pass of ``next_to_rate``
+
+    def __init__(self, side: ItemSide, n_components: int = 32, recency: float = 0.5, seed: int = 0) -> None:
+        self.side = side
+        self.n_components = n_components
+        self.recency = recency
+        self.seed = seed
+
+    # ------------------------------------------------------------------ fitting
+
+    def fit(self, features: np.ndarray, votes: VoteData) -> Personal:
+        self._remember(features, votes)
+        self._features32 = self._features.astype(np.float32)  # half the memory traffic when scoring a feed
+        self._sq_norms = np.einsum("ij,ij->i", self._features, self._features)
+        self._x = self._item_inputs(self._features)
+        self._fallback = median_fallback(self._features)
+        self._cf_scale = 1.0
+        pooled = [self._cf_column(items, liked, items) for items, liked in self._rated.values()]
+        self._cf_scale = float(np.std(np.concatenate(pooled))) if pooled else 1.0
+        self._cf_scale = self._cf_scale if self._cf_scale > 1e-9 else 1.0
+        inner_train, inner_val = stratified_holdout(votes, frac=0.2, seed=self.seed)
+        val = inner_val.by_user()
+        y_val = np.concatenate([liked for _, liked in val.values()]) if val else np.zeros(0, dtype=bool)
+        train_by_user = inner_train.by_user()
+        prior = self._fit_population(inner_train)
+        best: tuple[float, float, np.ndarray] | None = None
+        for lam in self.lam_grid:
+            self.lam = lam
+            parts = []
+            for u, (items, _) in val.items():
+                v_items, v_liked = train_by_user.get(u, _NO_VOTES)
+                parts.append(self._rows(v_items, v_liked, items) @ self._fit_user(prior, v_items, v_liked))
+            logits = np.concatenate(parts) if parts else np.zeros(0)
+            loss = float(np.mean(np.logaddexp(0.0, -logits) * y_val + np.logaddexp(0.0, logits) * ~y_val)) \
+                if len(logits) else 0.0
+            if best is None or loss < best[0]:
+                best = (loss, lam, logits)
+        assert best is not None
+        _, self.lam, val_logits = best
+        self._platt = Platt.fit(val_logits, y_val)
+        if len(val_logits):
+            self.margins = (choose_margin(self._platt(val_logits), y_val), 0.0)
+        self._prior = self._fit_population(votes)
+        self._thetas = {u: self._fit_user(self._prior, items, liked) for u, (items, liked) in self._rated.items()}
+        return self
+
+    def _item_inputs(self, features: np.ndarray) -> np.ndarray:
+        """The per-item columns; ``_groups`` numbers each input's group (the item_cf column and the
+        intercept, appended per user in ``_rows``, come last)."""
+        from sklearn.decomposition import PCA
+
+        blocks = [self.side.meta]
+        d = self.side.descriptors
+        d = d[:, np.isfinite(d).any(axis=0)]  # no image read yet: no descriptor columns
+        if d.shape[1]:
+            mean, std = np.nanmean(d, axis=0), np.nanstd(d, axis=0)
+            z = (d - mean) / np.where(std > 1e-9, std, 1.0)
+            blocks.append(np.nan_to_num(z, nan=0.0))
+        k = min(self.n_components, features.shape[0] - 1, features.shape[1])
+        if k > 0:
+            sample = np.random.default_rng(self.seed).permutation(len(features))[:self.pca_sample]
+            pca = PCA(n_components=k, svd_solver="randomized", random_state=self.seed).fit(features[np.sort(sample)])
+            z = pca.transform(features)
+            blocks.append(z / np.maximum(z.std(axis=0), 1e-9))
+        self._has_meta = self.side.meta.shape[1] > 0
+        blocks = [b for b in blocks if b.shape[1]]
+        n = len(blocks)
+        self._groups = np.concatenate([np.full(b.shape[1], g) for g, b in enumerate(blocks)] + [[n, n + 1]]).astype(int)
+        return np.concatenate(blocks, axis=1) if blocks else np.zeros((len(features), 0))
+
+    def _cf_column(self, items: np.ndarray, liked: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        """The item_cf score of ``targets`` from the votes ``(items, liked)``; a voted target is
+        scored without its own vote."""
+        items, liked = np.asarray(items, dtype=np.int64), np.asarray(liked, dtype=bool)
+        targets = np.atleast_1d(np.asarray(targets, dtype=np.int64))
+        taste = UserTaste.from_votes(self._features, items, liked)
+        own = np.full(len(targets), -1)
+        if len(items):
+            order = np.argsort(items, kind="stable")
+            at = np.minimum(np.searchsorted(items[order], targets), len(items) - 1)
+            own = np.where(items[order][at] == targets, liked[order][at].astype(int), -1)
+        directions = np.c_[taste.like_sum, taste.dislike_sum, self._fallback]
+        if 4 * len(targets) > len(self._features):  # a feed: one pass over the matrix beats a gather
+            dots = (self._features32 @ directions.astype(np.float32))[targets].astype(np.float64)
+        else:
+            dots = self._features[targets] @ directions
+        return leave_one_out_dots(taste, dots, self._sq_norms[targets], own) / self._cf_scale
+
+    def _rows(self, items: np.ndarray, liked: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        """Design rows of ``targets`` for a user whose votes are ``(items, liked)``."""
+        targets = np.atleast_1d(np.asarray(targets, dtype=np.int64))
+        return np.c_[self._x[targets], self._cf_column(items, liked, targets), np.ones(len(targets))]
+
+    def _penalties(self) -> np.ndarray:
+        """One penalty vector per relevance pattern (every on/off choice of the input groups);
+        the intercept (the user's own like-rate) always moves."""
+        n_groups = int(self._groups.max())
+        patterns = np.array(list(itertools.product((True, False), repeat=n_groups)))
+        # One-hot columns are sparse (each is seen only in the votes on its items), so they get a
+        # weaker penalty than the dense columns, whose every vote informs every weight.
+        free = np.where(np.arange(n_groups) == 0, self.lam * self.sparse_factor, self.lam) if self._has_meta else self.lam
+        per_group = np.where(patterns, free, self.off)
+        return np.c_[per_group, np.full(len(patterns), self.intercept_penalty)][:, self._groups]
+
+    def _fit_population(self, votes: VoteData) -> np.ndarray:
+        p = len(self._groups)
+        if len(votes) == 0:
+            return np.zeros(p)
+        by_user = votes.by_user()
+        x = np.concatenate([self._rows(items, liked, items) for items, liked in by_user.values()])
+        y = np.concatenate([liked for _, liked in by_user.values()]).astype(float)
+        return fit_logreg(x, y, np.zeros(p), np.where(self._groups == self._groups.max(), 1e-3, 1.0))
+
+    def _fit_user(self, prior: np.ndarray, items: np.ndarray, liked: np.ndarray) -> np.ndarray:
+        """The evidence-weighted average of the user's MAP weights over the relevance patterns."""
+        if len(items) == 0:
+            return prior
+        n = len(items)
+        weight = 1.0 - self.recency * (1.0 - np.arange(1, n + 1) / n)
+        x, y = self._rows(items, liked, items), np.asarray(liked, dtype=float)
+        thetas, log_evidence = [], []
+        for penalty in self._penalties():
+            theta = fit_logreg(x, y, prior, penalty, max_iter=8, tol=1e-4, weight=weight)
+            z = x @ theta
+            p = sigmoid(z)
+            loglik = -np.sum(weight * (np.logaddexp(0.0, -z) * y + np.logaddexp(0.0, z) * (1 - y)))
+            hess = (x.T * (weight * p * (1 - p))) @ x + np.diag(penalty)
+            d = theta - prior
+            log_evidence.append(loglik - 0.5 * d @ (penalty * d) + 0.5 * np.sum(np.log(penalty))
+                                - 0.5 * np.linalg.slogdet(hess)[1])
+            thetas.append(theta)
+        w = np.exp(np.array(log_evidence) - max(log_evidence))
+        return (w / w.sum()) @ np.array(thetas)
+
+    # ------------------------------------------------------------------ answering
+
+    def _user_rows(self, user_id: int, item_idx: np.ndarray) -> np.ndarray:
+        items, liked = self._rated.get(user_id, _NO_VOTES)
+        return self._rows(items, liked, item_idx)
+
+    def score(self, user_id: int, item_idx: np.ndarray) -> np.ndarray:
+        """The calibrated logit: ``score > 0`` is the same as P(like) > 0.5."""
+        logits = self._user_rows(user_id, item_idx) @ self._thetas.get(user_id, self._prior)
+        return self._platt.a * logits + self._platt.b
+
+    def predict_proba(self, user_id: int, item_idx: np.ndarray) -> np.ndarray:
+        return sigmoid(self.score(user_id, item_idx))
+
+    def predict_live(self, user_id: int, item_idx: np.ndarray, items: np.ndarray,
+                     liked: np.ndarray) -> tuple[np.ndarray, float]:
+        """The user's weights refitted from their votes now (milliseconds); a user without votes
+        gets the population's model."""
+        items, liked = np.asarray(items, dtype=np.int64), np.asarray(liked, dtype=bool)
+        theta = self._fit_user(self._prior, items, liked)
+        return self._platt(self._rows(items, liked, item_idx) @ theta), 0.5
+
+    def next_to_rate(self, items: np.ndarray, liked: np.ndarray, candidates: np.ndarray, k: int) -> np.ndarray:
+        """The ``k`` candidates whose votes would most reduce the uncertainty of the user's
+        predictions over the catalogue, spread over labels.
+
+        Laplace approximation with every input group free: the posterior covariance of the
+        weights is ``S = H^-1`` with ``H = X' W X + diag(penalty)``. A vote on item ``x`` with
+        P(like) ``p`` would reduce the summed variance of the logits of all candidates ``X_c`` by
+        ``p(1-p) x'S C S x / (1 + p(1-p) x'S x)`` with ``C = X_c' X_c`` (the expected reduction
+        over the items to be predicted, which unlike the reduction of ``trace(S)`` does not chase
+        outlying items). Items are picked greedily (updating ``S`` after each pick), each gain
+        divided by 1 + the number of the user's votes and picks already on the item's label, so
+        every label gets asked about.
+        """
+        items, liked = np.asarray(items, dtype=np.int64), np.asarray(liked, dtype=bool)
+        candidates = np.asarray(candidates, dtype=np.int64)
+        theta = self._fit_user(self._prior, items, liked)
+        x_v = self._rows(items, liked, items)
+        p_v = sigmoid(x_v @ theta)
+        every_group_free = self._penalties()[0]
+        cov = np.linalg.inv((x_v.T * (p_v * (1 - p_v))) @ x_v + np.diag(every_group_free))
+        x_c = self._rows(items, liked, candidates)
+        p_c = sigmoid(x_c @ theta)
+        c = p_c * (1 - p_c)
+        second_moment = x_c.T @ x_c / len(x_c)
+        if len(candidates) > self.next_pool:  # the greedy pass runs on the most promising items only
+            v = x_c @ cov
+            gain = c * np.einsum("ij,ij->i", v @ second_moment, v) / (1.0 + c * np.einsum("ij,ij->i", v, x_c))
+            keep = np.sort(np.argpartition(-gain, self.next_pool - 1)[:self.next_pool])
+            candidates, x_c, c = candidates[keep], x_c[keep], c[keep]
+        labels = self.side.labels[candidates]
+        n_label = np.zeros(int(self.side.labels.max()) + 2)
+        np.add.at(n_label, self.side.labels[items] + 1, 1.0)
+        picked: list[int] = []
+        available = np.ones(len(candidates), dtype=bool)
+        for _ in range(min(k, len(candidates))):
+            v = x_c @ cov
+            reduction = np.einsum("ij,ij->i", v @ second_moment, v)
+            gain = c * reduction / (1.0 + c * np.einsum("ij,ij->i", v, x_c))
+            gain = np.where(available, gain / (1.0 + n_label[labels + 1]), -np.inf)
+            j = int(np.argmax(gain))
+            picked.append(j)
+            available[j] = False
+            n_label[labels[j] + 1] += 1.0
+            sx = cov @ x_c[j]
+            cov = cov - np.outer(sx, sx) * (c[j] / (1.0 + c[j] * x_c[j] @ sx))
+        return candidates[np.array(picked, dtype=np.int64)]
+
+
+_NO_VOTES = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool))
