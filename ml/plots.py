@@ -119,6 +119,8 @@ def stacked_bars_svg(rows: list[tuple[str, list[int]]], series: list[str], *, ti
                          f'{count}</title></rect>')
             x += w
         parts.append(f'<text x="{x + 4:.1f}" y="{y + bar - 5}" fill="#495057">{sum(counts)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
 
 
 def lines_svg(series: dict[str, tuple[np.ndarray, np.ndarray]], x_label: str, y_label: str,

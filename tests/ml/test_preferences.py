@@ -210,3 +210,13 @@ def test_simulated_split_is_per_user_and_disjoint(catalogue):
     # hidden utilities drive the votes: the oracle ranks test votes well
     assert roc_auc_score(sim.test.liked, sim.params.utility[sim.test.user_ids, sim.test.item_idx]) > 0.75
 
+
+
+def test_a_band_sized_without_evidence_still_widens_for_users_with_few_votes():
+    from ml.preferences import decide
+
+    p = np.array([0.7, 0.6])
+    # No vote: the band is at least 0.5 ± 0.25, so 0.7 and 0.6 are both unsure.
+    assert decide(p, 0, 0.5, 0.05, 0.0).tolist() == ["unsure", "unsure"]
+    # 60 votes: the floor (0.25 / sqrt(61) ≈ 0.032) is below the sized band 0.05, which decides.
+    assert decide(p, 60, 0.5, 0.05, 0.0).tolist() == ["like", "like"]
