@@ -145,7 +145,13 @@ def similarity_run(collection: Collection, *, activate: bool = False, kinds: tup
     A collection without labels of at least two kinds in its train split keeps its raw vectors
     (``NotReady``). Safe to run twice: an unchanged fingerprint reuses the head, vectors are upserts.
     """
-    from ml.similarity import KINDS, SimilarityHead, fingerprint, fit_head, register_head
+    from ml.similarity import (
+        KINDS,
+        SimilarityHead,
+        fingerprint,
+        fit_head,
+        register_head,
+    )
 
     base = base_model_of(collection)
     raw_vectors_ensure(collection, base, stage(progress, 0.0, 0.1))
