@@ -157,17 +157,19 @@ def top_k(queries: np.ndarray, gallery: np.ndarray, k: int) -> np.ndarray:
 
 def retrieval_scores(neighbours: np.ndarray, query_y: Sequence[str], gallery_y: Sequence[str],
                      ks: Sequence[int] = (1, 5, 10)) -> dict[str, float]:
-    """Mean precision@k for each k and mAP@max(k) of same-label retrieval."""
+    """Mean precision@k, recall@k and mAP@k for each k of same-label retrieval."""
     gallery_y = np.asarray(gallery_y)
     labels, counts = np.unique(gallery_y, return_counts=True)
     per_label = dict(zip(labels.tolist(), counts.tolist()))
     k_max = max(ks)
-    sums = {f"p@{k}": 0.0 for k in ks} | {f"map@{k_max}": 0.0}
+    sums = {f"{m}@{k}": 0.0 for k in ks for m in ("p", "r", "map")}
     for row, label in zip(neighbours, query_y):
         relevant = gallery_y[row[:k_max]] == label
         for k in ks:
-            sums[f"p@{k}"] += retrieval_metrics(relevant, k, per_label.get(label, 0))[0]
-        sums[f"map@{k_max}"] += retrieval_metrics(relevant, k_max, per_label.get(label, 0))[2]
+            precision, recall, average = retrieval_metrics(relevant, k, per_label.get(label, 0))
+            sums[f"p@{k}"] += precision
+            sums[f"r@{k}"] += recall
+            sums[f"map@{k}"] += average
     n = max(len(query_y), 1)
     return {key: value / n for key, value in sums.items()}
 
@@ -369,3 +371,56 @@ def register_head(head: SimilarityHead) -> str:
                     f"raw weight {head.weight:g}) over {len(head.classes)} labels")
     embedders.register_composed(spec, head.base, head.serve)
     return spec.name
+
+
+# --- one evaluation table ------------------------------------------------------------------------
+
+def spaces_of(head: SimilarityHead, raw: np.ndarray) -> dict[str, np.ndarray]:
+    """The raw, learned and blended (served) unit vectors of ``raw``, by space name."""
+    unit = l2_normalise(np.asarray(raw, dtype=np.float32))
+    return {"raw": unit, "learned": head.learned(unit), "blended": head.serve(unit)}
+
+
+def evaluation_rows(head: SimilarityHead, train: tuple[np.ndarray, Sequence[str]],
+                    queries: dict[str, tuple[np.ndarray, Sequence[str]]], *,
+                    classifier_kinds: Sequence[str] = ("logreg", "mlp"),
+                    progress: Progress = _noop) -> list[dict]:
+    """One row per (space, query split): P@1/5/10 and mAP@10 of same-label retrieval against the
+    train split, overlap@10 with the raw lists, and the accuracy and macro-F1 of a style classifier
+    fitted on that space (``ml.classifier.train_head``, chosen on the ``validation`` queries)."""
+    from ml.classifier import evaluate, train_head
+
+    train_x, train_y = train
+    gallery = spaces_of(head, train_x)
+    by_split = {split: spaces_of(head, x) for split, (x, _y) in queries.items()}
+    raw_lists = {split: top_k(s["raw"], gallery["raw"], SCORE_K) for split, s in by_split.items()}
+    val_x, val_y = queries.get("validation", (train_x[:0], []))
+    rows = []
+    for step, space in enumerate(gallery):
+        classifier, _ = train_head(gallery[space], list(train_y), spaces_of(head, val_x)[space], list(val_y),
+                                   kinds=classifier_kinds)
+        for split, (_x, y) in queries.items():
+            nearest = top_k(by_split[split][space], gallery[space], SCORE_K)
+            report = evaluate(classifier, by_split[split][space], list(y))
+            rows.append({"space": space, "split": split, "queries": len(y), "gallery": len(train_y),
+                         **retrieval_scores(nearest, y, train_y),
+                         "overlap@10": overlap_at_k(nearest, raw_lists[split]),
+                         "accuracy": report.accuracy, "macro_f1": report.macro_f1})
+        progress((step + 1) / len(gallery), f"{space} space measured")
+    return rows
+
+
+def evaluation_table(rows: list[dict], title: str) -> str:
+    """``evaluation_rows`` as aligned text, one line per space and split."""
+    columns = [("space", "space"), ("split", "split"), ("queries", "queries"), ("p@1", "P@1"), ("p@5", "P@5"),
+               ("p@10", "P@10"), ("map@10", "mAP@10"), ("overlap@10", "overlap@10"), ("accuracy", "clf acc"),
+               ("macro_f1", "clf macro-F1")]
+    body = [[f"{row[key]:.3f}" if isinstance(row[key], float) else str(row[key]) for key, _ in columns]
+            for row in rows]
+    header = [name for _, name in columns]
+    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
+
+    def fmt(line: list[str]) -> str:
+        return "  ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths)))
+
+    return "\n".join([title, fmt(header), fmt(["-" * w for w in widths]), *(fmt(line) for line in body)])

@@ -29,7 +29,7 @@ from ..embeddings import (
     embeddings_upsert,
 )
 from ..models import Embedding, EmbeddingModel, LearnedSpace
-from .curation import stage
+from .curation import classifier_run, stage
 
 log = logging.getLogger(__name__)
 
@@ -188,17 +188,19 @@ def similarity_run(collection: Collection, *, activate: bool = False, kinds: tup
         vectors = head.serve(data.vectors[start:end])
         embeddings_upsert([Embedding(image_id=image, item_id=item, model=served, vector=vec.tolist())
                            for image, item, vec in zip(data.image_ids[start:end], data.item_ids[start:end], vectors)])
-        progress(0.8 + 0.2 * min(end, len(data.image_ids)) / max(len(data.image_ids), 1), "writing the served vectors")
-    activated = False
+        progress(0.8 + 0.1 * min(end, len(data.image_ids)) / max(len(data.image_ids), 1), "writing the served vectors")
+    classifier = None
     if activate:
         missing = (ItemImage.objects.filter(collection=collection, status=ItemImage.Status.READY)
                    .exclude(embeddings__model=served).count())
         if missing:
             raise NotReady(f"not switching: {missing} ready image(s) have no vector in {served}")
         active_model_switch(collection, served)
-        activated = True
+        # The classifier (photo search's looks_like, curation) follows the space searches now use.
+        classifier = classifier_run(collection, progress=stage(progress, 0.9, 1.0))
     progress(1.0, "done")
     return {"version": space.version, "retrained": retrained, "kind": space.kind, "weight": space.weight,
-            "model": str(served), "activated": activated, "images": len(data.image_ids),
-            "validation_p@10": next((c["served_p@10"] for c in space.candidates if c["kind"] == space.kind), None)}
+            "model": str(served), "activated": activate, "images": len(data.image_ids),
+            "validation_p@10": next((c["served_p@10"] for c in space.candidates if c["kind"] == space.kind), None),
+            "classifier": classifier and {k: classifier[k] for k in ("version", "retrained", "test_accuracy")}}
 

@@ -41,7 +41,7 @@ def test_retrieval_measures_on_a_hand_checked_case():
     nearest = similarity.top_k(queries, gallery, 2)
     assert nearest.tolist() == [[0, 1], [2, 1]]
     scores = similarity.retrieval_scores(nearest, ["x", "y"], ["x", "y", "x"], ks=(1, 2))
-    assert scores == {"p@1": 0.5, "p@2": 0.5, "map@2": 0.5}
+    assert scores == {"p@1": 0.5, "r@1": 0.25, "map@1": 0.5, "p@2": 0.5, "r@2": 0.75, "map@2": 0.5}
     assert similarity.overlap_at_k(nearest, np.array([[1, 0], [0, 2]]), k=2) == 0.75
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from catalog.models import ItemImage
@@ -13,7 +13,7 @@ from catalog.services import item_relabel
 from ml import embedders
 from ml.similarity import SimilarityHead
 from recommender.embeddings import active_model
-from recommender.models import Embedding, LearnedSpace, StyleJob
+from recommender.models import Embedding, LearnedSpace, StyleClassifier, StyleJob
 from recommender.pipeline.services import image_process
 from recommender.styles import services as style_services
 from recommender.styles.similarity import similarity_run
@@ -85,6 +85,9 @@ def test_learned_space_is_fitted_once_backfilled_activated_and_served_to_new_ima
         "image": clothing_photos("hat", 1, "test")[0].open("rb"), "collection": collection.slug, "k": 2})
     assert response.status_code == 200
     assert response.json()["query"]["space"] == "learned"
+    # looks_like comes from the classifier refitted on the served space at activation.
+    assert StyleClassifier.objects.get().model == served
+    assert response.json()["query"]["looks_like"]["label"] in LABELS
     assert {m["space"] for m in response.json()["results"]} == {"learned"}
 
     # The newcomer and a relabel change the inputs: the raw vector is filled in and a new head fitted.
@@ -137,3 +140,22 @@ def test_similarity_job_runs_on_the_worker_with_progress(collection, demo_items,
     assert body["status"] == "done", body["error"]
     assert body["progress"] == 1.0 and body["result"]["activated"] and body["result"]["kind"] in ("lda", "mlp", "proxy")
     assert active_model(collection) == LearnedSpace.objects.get().model
+
+
+@pytest.mark.django_db
+def test_evaluate_retrieval_prints_one_table_of_spaces_and_saves_it(collection, demo_items, capsys):
+    from recommender.models import RetrievalReport
+
+    with pytest.raises(CommandError, match="no learned similarity yet"):
+        call_command("evaluate_retrieval", "--collection", collection.slug, "--spaces")
+    similarity_run(collection, kinds=("lda",))
+    call_command("evaluate_retrieval", "--collection", collection.slug, "--spaces")
+    lines = capsys.readouterr().out.splitlines()
+    rows = [line.split() for line in lines if line.split()[:1] in (["raw"], ["learned"], ["blended"])]
+    assert [(r[0], r[1]) for r in rows] == [(s, split) for s in ("raw", "learned", "blended")
+                                            for split in ("validation", "test")]
+    assert all(r[2] == "8" for r in rows)  # 2 per label and split
+    assert [r[7] for r in rows[:2]] == ["1.000", "1.000"]  # raw overlaps itself
+    report = RetrievalReport.objects.get()
+    assert [row["model"] for row in report.rows][:2] == ["raw (validation)", "raw (test)"]
+    assert {"precision@10", "map@10", "overlap@10", "accuracy", "macro_f1"} <= set(report.rows[0]["metrics"])
