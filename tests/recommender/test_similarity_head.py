@@ -159,3 +159,15 @@ def test_evaluate_retrieval_prints_one_table_of_spaces_and_saves_it(collection, 
     report = RetrievalReport.objects.get()
     assert [row["model"] for row in report.rows][:2] == ["raw (validation)", "raw (test)"]
     assert {"precision@10", "map@10", "overlap@10", "accuracy", "macro_f1"} <= set(report.rows[0]["metrics"])
+
+
+@pytest.mark.django_db
+def test_styles_page_form_queues_a_similarity_job_that_activates(client, collection, staff_user):
+    client.force_login(staff_user)
+    page = client.get(reverse("recommender:style-map", args=[collection.slug])).content.decode()
+    assert 'value="similarity"' in page and 'name="activate"' in page
+    response = client.post(reverse("recommender:style-job-start", args=[collection.slug]),
+                           {"kind": "similarity", "activate": "1"})
+    assert response.status_code == 302
+    job = StyleJob.objects.get()
+    assert (job.kind, job.params, job.status) == ("similarity", {"activate": True}, "queued")
