@@ -79,7 +79,11 @@ def head_model_resolve(name: str) -> bool:
     space = LearnedSpace.objects.filter(model__name=name).order_by("-pk").first()
     if space is None or not artifact_path(space.artifact).is_file():
         return False
-    register_head(head_load(space))
+    try:
+        register_head(head_load(space))
+    except ValueError as exc:  # the backbone's weights changed since the fit: refit before using it
+        log.warning("learned space %s cannot be used: %s", name, exc)
+        return False
     return True
 
 

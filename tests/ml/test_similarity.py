@@ -118,6 +118,9 @@ def test_registered_head_embeds_images_in_the_served_space(tiny_backbone):
         np.testing.assert_allclose(composed.embed(images[:3]), head.serve(raw[:3]), atol=1e-5)
     finally:
         embedders._REGISTRY.pop(name, None)
+    stale = similarity.SimilarityHead(**{**head.__dict__, "base_version": "t0"})
+    with pytest.raises(ValueError, match="registry has t1"):
+        similarity.register_head(stale)
 
 
 def test_an_unknown_name_is_offered_to_resolvers_once_registered(tiny_backbone):
