@@ -99,6 +99,9 @@ def raw_vectors_ensure(collection: Collection, model: EmbeddingModel, progress: 
     if not todo:
         return 0
     embedder = get_embedder(model.name)
+    if embedder.spec.version != model.version:
+        raise NotReady(f"{collection.slug}'s vectors are from {model}; this machine has {embedder.spec.version}. "
+                       f"Run `manage.py reembed --collection {collection.slug} --model {model.name}` first.")
     done = 0
     for start in range(0, len(todo), 32):
         batch, crops = [], []
