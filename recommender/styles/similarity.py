@@ -153,7 +153,7 @@ def similarity_run(collection: Collection, *, activate: bool = False, kinds: tup
     (``NotReady``). Safe to run twice: an unchanged fingerprint reuses the head, vectors are upserts.
     """
     from ml.similarity import (
-        KINDS,
+        DEFAULT_KINDS,
         SimilarityHead,
         fingerprint,
         fit_head,
@@ -174,7 +174,7 @@ def similarity_run(collection: Collection, *, activate: bool = False, kinds: tup
     if retrained:
         started = time.perf_counter()
         head, candidates = fit_head(tx, ty, vx, vy, base=base.name, base_version=base.version,
-                                    kinds=kinds or KINDS, progress=stage(progress, 0.1, 0.8))
+                                    kinds=kinds or DEFAULT_KINDS, progress=stage(progress, 0.1, 0.8))
         seconds = time.perf_counter() - started
         version = (LearnedSpace.objects.filter(collection=collection).aggregate(v=Max("version"))["v"] or 0) + 1
         artifact = f"similarity-heads/{collection.slug}/v{version}-{fp[:12]}.npz"

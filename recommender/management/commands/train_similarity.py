@@ -13,12 +13,13 @@ class Command(BaseCommand):
             "changed), fill its vectors, and with --activate switch the collection's searches to it.")
 
     def add_arguments(self, parser) -> None:
-        from ml.similarity import KINDS
+        from ml.similarity import DEFAULT_KINDS, KINDS
 
         parser.add_argument("--collection", required=True, help="Collection slug.")
         parser.add_argument("--activate", action="store_true")
         parser.add_argument("--kind", action="append", choices=KINDS, default=[],
-                            help="Head kind to try (repeatable; default: all, chosen on validation P@10).")
+                            help=f"Head kind to try (repeatable; default: {', '.join(DEFAULT_KINDS)}); "
+                                 "the best validation P@10 of the served space is kept.")
 
     def handle(self, *args, collection: str, activate: bool, kind: list[str], **options) -> None:
         target = Collection.objects.filter(slug=collection).first()
