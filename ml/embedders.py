@@ -58,7 +58,10 @@ class EmbedderSpec:
 @dataclass(frozen=True)
 class _Entry:
     spec: EmbedderSpec
-    build: Callable[[], object]  # -> torch.nn.Module returning (n, dimension) pooled features
+    build: Callable[[], object] | None  # -> torch.nn.Module returning (n, dimension) pooled features
+    # A composed entry runs ``base`` and then ``post`` on its raw features (e.g. a similarity head).
+    base: str = ""
+    post: Callable[[np.ndarray], np.ndarray] | None = None
 
 
 def _torchvision_resnet(arch: str) -> Callable[[], object]:
@@ -153,15 +156,34 @@ def register(spec: EmbedderSpec, build: Callable[[], object]) -> None:
     _REGISTRY[spec.name] = _Entry(spec, build)
 
 
+def register_composed(spec: EmbedderSpec, base: str, post: Callable[[np.ndarray], np.ndarray]) -> None:
+    """Add ``base`` followed by ``post`` (raw features in, features out) under ``spec.name``."""
+    get_spec(base)
+    _REGISTRY[spec.name] = _Entry(spec, None, base=base, post=post)
+
+
+# Called with a name the registry does not know; each may register it (e.g. from a stored artifact)
+# and returns whether it did. Lets a process use a model fitted elsewhere after it started.
+_RESOLVERS: list[Callable[[str], bool]] = []
+
+
+def add_resolver(resolver: Callable[[str], bool]) -> None:
+    if resolver not in _RESOLVERS:
+        _RESOLVERS.append(resolver)
+
+
+def _entry(name: str) -> _Entry:
+    if name not in _REGISTRY and not any(resolve(name) for resolve in _RESOLVERS):
+        raise UnknownModel(name)
+    return _REGISTRY[name]
+
+
 def available_models() -> list[str]:
     return sorted(_REGISTRY)
 
 
 def get_spec(name: str) -> EmbedderSpec:
-    try:
-        return _REGISTRY[name].spec
-    except KeyError:
-        raise UnknownModel(name) from None
+    return _entry(name).spec
 
 
 def preprocess(images: list[Image.Image], spec: EmbedderSpec) -> np.ndarray:
@@ -210,10 +232,9 @@ def onnx_path(spec: EmbedderSpec) -> Path:
 
 def torch_model(name: str) -> object:
     """The eager torch feature extractor for ``name``, in eval mode (loads weights; no download)."""
-    try:
-        entry = _REGISTRY[name]
-    except KeyError:
-        raise UnknownModel(name) from None
+    entry = _entry(name)
+    if entry.build is None:
+        raise ValueError(f"{name} is {entry.base} composed with a numpy step; it has no single torch module")
     model = entry.build()
     model.eval()
     return model
@@ -267,11 +288,17 @@ _LOCK = threading.Lock()
 
 def get_embedder(name: str, backend: str = "onnx") -> Embedder:
     """The process-wide embedder for ``name`` (loaded on first use). ``backend``: onnx or torch."""
-    spec = get_spec(name)
+    entry = _entry(name)
     key = (name, backend)
+    if entry.base:
+        base, post = get_embedder(entry.base, backend), entry.post
+        with _LOCK:
+            if key not in _LOADED:
+                _LOADED[key] = Embedder(entry.spec, lambda batch: post(base._run(batch)), backend)
+            return _LOADED[key]
     with _LOCK:
         if key not in _LOADED:
             runner = {"onnx": _onnx_runner, "torch": _torch_runner}[backend](name)
-            _LOADED[key] = Embedder(spec, runner, backend)
+            _LOADED[key] = Embedder(entry.spec, runner, backend)
         return _LOADED[key]
 

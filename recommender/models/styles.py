@@ -16,6 +16,7 @@ class StyleJob(models.Model):
     class Kind(models.TextChoices):
         CLUSTER = "cluster", "Clustering and map"
         CLASSIFY = "classify", "Classifier and curation"
+        SIMILARITY = "similarity", "Learned similarity space"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"

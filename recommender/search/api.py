@@ -29,6 +29,7 @@ from .selectors import (
     nearest_items,
     search_params,
     similar_items,
+    space_of,
 )
 from .services import crop_parse, query_image_embed, upload_check_size
 
@@ -56,9 +57,15 @@ class PhotoSearchIPThrottle(IPRateThrottle):
     scope = "photo_search_ip"
 
 
+SPACES = ["raw", "learned"]
+SPACE_HELP = ("Which space answered: `raw` backbone vectors, or `learned`: raw and label-trained similarity "
+              "blended (the collection's similarity head).")
+
+
 class MatchSerializer(serializers.Serializer):
     item = ItemSerializer()
     score = serializers.FloatField(help_text="Cosine similarity of the closest images, -1 to 1 (higher is closer).")
+    space = serializers.ChoiceField(choices=SPACES, help_text=SPACE_HELP)
 
 
 class FacetSerializer(serializers.Serializer):
@@ -79,6 +86,7 @@ class LooksLikeSerializer(serializers.Serializer):
 class QuerySerializer(serializers.Serializer):
     collection = serializers.CharField(help_text="Slug of the collection searched.")
     model = serializers.CharField(help_text="Embedding model (name and version) used.")
+    space = serializers.ChoiceField(choices=SPACES, help_text=SPACE_HELP)
     crop = serializers.ListField(child=serializers.IntegerField(), allow_null=True,
                                  help_text="x, y, w, h in pixels of the uploaded image, or null.")
     background_removed = serializers.BooleanField()
@@ -130,8 +138,9 @@ class SimilarItemsView(APIView):
                    404: OpenApiResponse(description="No such item."),
                    409: OpenApiResponse(description="The item has no embedding yet.")},
         examples=[OpenApiExample("Two look-alikes", response_only=True,
-                                 value=[{"item": _ITEM_EXAMPLE, "score": 0.87},
-                                        {"item": {**_ITEM_EXAMPLE, "id": 57, "title": "dress 12"}, "score": 0.81}])],
+                                 value=[{"item": _ITEM_EXAMPLE, "score": 0.87, "space": "raw"},
+                                        {"item": {**_ITEM_EXAMPLE, "id": 57, "title": "dress 12"}, "score": 0.81,
+                                         "space": "raw"}])],
     )
     def get(self, request: Request, pk: int) -> Response:
         item = item_for_search(pk)
@@ -160,9 +169,10 @@ class ImageSearchView(APIView):
             OpenApiExample("A cropped street photo", request_only=True, media_type="multipart/form-data",
                            value={"image": "(binary)", "crop": "120,80,400,600", "k": 12, "collection": "clothing"}),
             OpenApiExample("Results", response_only=True, value={
-                "results": [{"item": _ITEM_EXAMPLE, "score": 0.79}],
+                "results": [{"item": _ITEM_EXAMPLE, "score": 0.79, "space": "learned"}],
                 "facets": {"label": [{"value": "dress", "count": 1}], "gender": [{"value": "W", "count": 1}]},
-                "query": {"collection": "clothing", "model": "efficientnet-lite0 (v1)", "crop": [120, 80, 400, 600],
+                "query": {"collection": "clothing", "model": "efficientnet-lite0 (v1)", "space": "learned",
+                          "crop": [120, 80, 400, 600],
                           "background_removed": True, "cutout": "data:image/webp;base64,UklGR...",
                           "looks_like": {"label": "dress", "probability": 0.87}}}),
         ],
@@ -193,7 +203,7 @@ class ImageSearchView(APIView):
         result = {
             "results": matches,
             "facets": facets(matches),
-            "query": {"collection": collection.slug, "model": str(query.model),
+            "query": {"collection": collection.slug, "model": str(query.model), "space": space_of(query.model),
                       "crop": list(query.crop) if query.crop else None,
                       "background_removed": query.background_removed, "cutout": query.cutout_data_url(),
                       "looks_like": {"label": guess[0], "probability": round(guess[1], 3)} if guess else None},

@@ -35,6 +35,14 @@ class SearchParams:
 class Match:
     item: Item
     score: float
+    space: str = "raw"  # which space ranked it: "raw" backbone vectors or a "learned" similarity space
+
+
+def space_of(model: EmbeddingModel) -> str:
+    """ "learned" for a backbone composed with a similarity head (``ml.similarity``), else "raw"."""
+    from ml.similarity import is_head_model
+
+    return "learned" if is_head_model(model.name) else "raw"
 
 
 def search_params(params: Mapping[str, str]) -> SearchParams:
@@ -65,7 +73,8 @@ def nearest_items(vector: np.ndarray, model: EmbeddingModel, params: SearchParam
                              split=params.split, exclude_item_id=exclude_item_id)
     neighbours = Embedding.objects.nearest(vector, params.k, filters, model=model)
     items = Item.objects.with_cover().in_bulk([n.item_id for n in neighbours])
-    return [Match(items[n.item_id], n.score) for n in neighbours if n.item_id in items]
+    space = space_of(model)
+    return [Match(items[n.item_id], n.score, space) for n in neighbours if n.item_id in items]
 
 
 def similar_items(item: Item, params: SearchParams) -> list[Match]:

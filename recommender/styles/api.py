@@ -172,10 +172,12 @@ class StyleJobCreateView(APIView):
         "collection": serializers.CharField(), "kind": serializers.ChoiceField(StyleJob.Kind.values),
         "map_method": serializers.ChoiceField(MAP_METHODS, required=False),
         "k_min": serializers.IntegerField(required=False), "k_max": serializers.IntegerField(required=False),
-    }), responses={202: StyleJobSerializer}, summary="Start a clustering or classifier job (staff)")
+        "activate": serializers.BooleanField(required=False, help_text="similarity: switch searches to it."),
+    }), responses={202: StyleJobSerializer}, summary="Start a clustering, classifier or similarity job (staff)")
     def post(self, request: Request) -> Response:
         collection = _collection(request)
-        params = {k: request.data[k] for k in ("map_method", "k_min", "k_max") if k in request.data}
+        params = {k: request.data[k] for k in ("map_method", "k_min", "k_max", "activate")
+                  if k in request.data}
         job = services.style_job_start(collection=collection, kind=str(request.data.get("kind", "")), params=params)
         return Response(StyleJobSerializer(job).data, status=202)
 

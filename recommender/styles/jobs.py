@@ -20,6 +20,7 @@ from stylesite.params import parse_int
 from ..models import StyleJob
 from .clustering import MAP_METHODS, clustering_run
 from .curation import classifier_run
+from .similarity import similarity_run
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,11 @@ def style_job_params(kind: str, params: dict) -> dict:
         raise InvalidInput(f"unknown job kind {kind!r}; use one of {', '.join(StyleJob.Kind.values)}")
     if kind == StyleJob.Kind.CLASSIFY:
         return {}
+    if kind == StyleJob.Kind.SIMILARITY:
+        activate = params.get("activate", False)
+        if not isinstance(activate, bool):
+            raise InvalidInput("activate must be true or false")
+        return {"activate": activate}
     method = params.get("map_method", "tsne")
     if method not in MAP_METHODS:
         raise InvalidInput(f"unknown map method {method!r}; use one of {', '.join(MAP_METHODS)}")
@@ -67,6 +73,8 @@ def style_job_run(job_id: int) -> str:
     try:
         if job.kind == StyleJob.Kind.CLUSTER:
             result = clustering_run(job.collection, progress=progress, **job.params)
+        elif job.kind == StyleJob.Kind.SIMILARITY:
+            result = similarity_run(job.collection, progress=progress, **job.params)
         else:
             result = classifier_run(job.collection, progress=progress)
     except (NotReady, InvalidInput, ValueError) as exc:

@@ -58,6 +58,8 @@ def _top_mix(label_mix: dict[str, int], n: int = 3) -> list[tuple[str, int]]:
 def style_job_start(request: HttpRequest, slug: str) -> HttpResponse:
     collection = collection_by_slug(slug)
     params = {k: request.POST[k] for k in ("map_method", "k_min", "k_max") if request.POST.get(k)}
+    if request.POST.get("activate"):
+        params["activate"] = True
     try:
         job = services.style_job_start(collection=collection, kind=request.POST.get("kind", ""), params=params)
         messages.success(request, f"{job.get_kind_display()} queued.")

@@ -56,7 +56,8 @@ def test_similar_items_api_shape_filters_and_limits(api_client, collection, make
     assert response.status_code == 200
     body = response.json()
     assert len(body) == 3 and items[0].pk not in [row["item"]["id"] for row in body]
-    assert set(body[0]) == {"item", "score"} and body[0]["item"]["url"] == f"/items/{body[0]['item']['id']}/"
+    assert set(body[0]) == {"item", "score", "space"} and body[0]["item"]["url"] == f"/items/{body[0]['item']['id']}/"
+    assert body[0]["space"] == "raw"
     assert body[0]["score"] >= body[1]["score"] >= body[2]["score"]
 
     dresses = api_client.get(f"/api/items/{items[0].pk}/similar/", {"label": "dress", "gender": "W"}).json()

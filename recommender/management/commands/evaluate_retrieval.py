@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from catalog.models import Collection, Item
 from ml.metrics import retrieval_metrics
 from recommender.embeddings import active_model, embedding_model_ensure
-from recommender.models import Embedding, EmbeddingModel, RetrievalReport
+from recommender.models import Embedding, EmbeddingModel, LearnedSpace, RetrievalReport
 from recommender.models.embeddings import NearestFilters
 
 
@@ -37,14 +37,21 @@ class Command(BaseCommand):
         parser.add_argument("--queries", default="validation,test", help="Query splits (default validation,test).")
         parser.add_argument("--gallery", default=Item.Split.TRAIN, choices=Item.Split.values)
         parser.add_argument("--ef-search", type=int, default=None, help="HNSW ef_search (default: the setting).")
+        parser.add_argument("--spaces", action="store_true",
+                            help="Instead: one table of the raw, learned and blended spaces of the collection's "
+                                 "newest similarity head (train_similarity), per query split, with overlap@10 "
+                                 "against raw and a style classifier fitted on each space (exact search).")
 
     def handle(self, *args, collection: str, model: list[str], k: str, queries: str, gallery: str,
-               ef_search: int | None, **options) -> None:
+               ef_search: int | None, spaces: bool, **options) -> None:
         from ml.embedders import UnknownModel, WeightsMissing
 
         target = Collection.objects.filter(slug=collection).first()
         if target is None:
             raise CommandError(f"no collection with slug {collection!r}")
+        if spaces:
+            self._spaces(target)
+            return
         ks = _ints(k)
         query_splits = [s.strip() for s in queries.split(",") if s.strip()]
         unknown = set(query_splits) - set(Item.Split.values)
@@ -104,6 +111,40 @@ class Command(BaseCommand):
         n = len(query_vectors)
         return {"model": model.name, "version": model.version, "queries": n, "gallery": len(gallery_labels),
                 "metrics": {key: round(total / n, 4) for key, total in sums.items()}}
+
+
+    def _spaces(self, collection: Collection) -> None:
+        from ml.similarity import evaluation_rows, evaluation_table
+        from recommender.styles.similarity import base_vectors, head_load, labelled_split
+
+        space = LearnedSpace.objects.select_related("base_model").filter(collection=collection).first()
+        if space is None:
+            raise CommandError(f"{collection.slug} has no learned similarity yet; run "
+                               f"`manage.py train_similarity --collection {collection.slug}` first")
+        started = time.perf_counter()
+        data = base_vectors(collection, space.base_model)
+        splits = {split: labelled_split(data, split) for split in (Item.Split.VALIDATION, Item.Split.TEST)}
+        queries = {split: part for split, part in splits.items() if part[1]}
+        if not queries:
+            raise CommandError(f"{collection.slug} has no labelled validation or test items to query with")
+        rows = evaluation_rows(head_load(space), labelled_split(data, Item.Split.TRAIN), queries)
+        table = evaluation_table(rows, (
+            f"Same-label retrieval in {collection.slug}, learned space v{space.version} ({space.kind}, raw weight "
+            f"{space.weight:g}) over {space.base_model}: queries against the train split, exact search"))
+        ks = [1, 5, 10]
+        report = RetrievalReport.objects.create(
+            collection=collection, background_removed=collection.remove_background,
+            query_splits=",".join(queries), gallery_split=Item.Split.TRAIN, k_values=ks, ef_search=0,
+            table=table, seconds=round(time.perf_counter() - started, 2), rows=[
+                {"model": f"{row['space']} ({row['split']})", "version": space.model.version,
+                 "queries": row["queries"], "gallery": row["gallery"],
+                 "metrics": {**{f"{name}@{k}": round(row[f"{short}@{k}"], 4) for k in ks
+                                for name, short in (("precision", "p"), ("recall", "r"), ("map", "map"))},
+                             "overlap@10": round(row["overlap@10"], 4), "accuracy": round(row["accuracy"], 4),
+                             "macro_f1": round(row["macro_f1"], 4)}}
+                for row in rows])
+        self.stdout.write(table)
+        self.stdout.write(self.style.SUCCESS(f"Saved as retrieval report {report.pk} ({report.seconds:.1f} s)."))
 
 
 def _table(collection: Collection, rows: list[dict], ks: list[int], query_splits: list[str], gallery: str) -> str:
