@@ -20,7 +20,7 @@ from recommender.models import (
 from recommender.preferences import selectors
 from recommender.preferences.fitting import descriptors_fill, preference_model_fit
 from recommender.preferences.services import visitors_simulate, vote_upsert
-from tests.conftest import image_bytes
+from tests.photos import image_bytes
 
 DIM = 16
 LABELS = ("dress", "shoes", "hat")

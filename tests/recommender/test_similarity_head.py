@@ -18,7 +18,7 @@ from recommender.pipeline.services import image_process
 from recommender.styles import services as style_services
 from recommender.styles.similarity import similarity_run
 from stylesite.exceptions import InvalidInput, NotReady
-from tests.conftest import clothing_photos
+from tests.photos import clothing_photos
 
 LABELS = ("dress", "hat", "pants", "shoes")
 PER_SPLIT = {"train": 6, "validation": 2, "test": 2}
