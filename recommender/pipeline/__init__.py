@@ -11,5 +11,7 @@ from .steps import (
     prepare,
     stored_crop,
 )
+from .services import warm_up_models
 
-__all__ = ["WORKING_SIZE", "PermanentFailure", "crop_for", "cut_out", "decode", "prepare", "stored_crop"]
+__all__ = ["WORKING_SIZE", "PermanentFailure", "crop_for", "cut_out", "decode", "prepare", "stored_crop",
+           "warm_up_models"]

@@ -67,7 +67,18 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": env.db("DATABASE_URL", default="postgresql://postgres@/stylesite?host=" + str(VAR_DIR / "pg"))}
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+# Web threads per gunicorn worker (stylesite/gunicorn_conf.py); each thread needs one connection.
+STYLESITE_WEB_THREADS = env.int("STYLESITE_WEB_THREADS", default=4)
+# Each process borrows connections from its own pool of at most STYLESITE_DB_POOL_SIZE, so
+# Postgres sees at most (web workers x pool size) + (worker processes) connections however many
+# requests arrive. 0 turns the pool off (one connection per request, e.g. behind PgBouncer).
+STYLESITE_DB_POOL_SIZE = env.int("STYLESITE_DB_POOL_SIZE", default=STYLESITE_WEB_THREADS)
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django must not
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if STYLESITE_DB_POOL_SIZE:
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1, "max_size": STYLESITE_DB_POOL_SIZE, "max_idle": 60, "timeout": 10,
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
