@@ -131,6 +131,8 @@ class ItemImage(models.Model):
     status_changed = models.DateTimeField(auto_now_add=True)
     error = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # The task that holds a processing image: its redelivery (same task id) resumes the claim.
+    claimed_by = models.CharField(max_length=64, blank=True)
     width = models.PositiveIntegerField(default=0)
     height = models.PositiveIntegerField(default=0)
     sha256 = models.CharField(max_length=64)

@@ -1,6 +1,6 @@
-"""The image pipeline for one catalogue image: claim, steps, vector, ready — or a failure with a reason.
+"""The image pipeline for catalogue images: claim, steps, vector, ready — or a failure with a reason.
 
-Called by ``tasks.process_image_task``. ItemImage's state changes through ``catalog.services``;
+Called by ``tasks.process_image_task``, which takes its own image and a batch of pending ones. ItemImage's state changes through ``catalog.services``;
 vectors through the embeddings area.
 """
 from __future__ import annotations
@@ -9,45 +9,158 @@ import logging
 
 from django.conf import settings
 from django.db import transaction
+from PIL import Image
 
 from catalog.models import Collection, ItemImage
 from catalog.services import image_claim, image_fail, image_mark_ready
+from stylesite.exceptions import Conflict
 
 from ..embeddings import (
     collection_embedding_ensure,
     embedding_model_ensure,
     embeddings_upsert,
 )
-from ..models import Embedding, EmbeddingModel
-from .steps import WORKING_SIZE, PermanentFailure, cutout_files_save, decode, prepare
+from ..models import Embedding, EmbeddingModel, StyleJob
+from .steps import (
+    WORKING_SIZE,
+    PermanentFailure,
+    Prepared,
+    collection_shares,
+    crop_for,
+    cutout_files_save,
+    decode,
+    mask_of,
+    mask_suspect,
+)
 
 log = logging.getLogger(__name__)
 
 
-def image_process(image_id: int) -> str:
-    """Run the whole pipeline for one image; returns what happened ("ready", "failed", "skipped")."""
-    from ml.embedders import get_embedder
+# Images embedded in one forward pass; decoding the next ones overlaps it.
+EMBED_BATCH = 16
 
-    image = image_claim(image_id)
+
+def image_process(image_id: int, token: str = "") -> str:
+    """Run the whole pipeline for one image; returns what happened ("ready", "failed", "skipped").
+
+    ``token`` is the calling task's id: a redelivered task resumes its own claim.
+    """
+    image = image_claim(image_id, token)
     if image is None:
         return "skipped"
+    return images_process([image])[image_id]
+
+
+def images_process(images: list[ItemImage]) -> dict[int, str]:
+    """The pipeline for claimed images: decode and cut out in threads while the previous ones are
+    embedded in batches, then store each batch's vectors and states in one transaction.
+
+    The threads touch no database (their connections would not see this one's transaction); model
+    lookups and mask checks run here. Returns each image's outcome; an image at fault fails alone.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ml.embedders import get_embedder
+
+    outcomes: dict[int, str] = {}
+    models: dict[int, EmbeddingModel] = {}
+    shares: dict[int, list[float]] = {}
+    work = []
+    for image in images:
+        try:
+            if image.collection_id not in models:
+                models[image.collection_id] = current_model_for(image)
+                shares[image.collection_id] = collection_shares(image.collection_id)
+        except PermanentFailure as exc:
+            image_fail(image.pk, str(exc))
+            outcomes[image.pk] = "failed"
+            continue
+        work.append((image, models[image.collection_id], get_embedder(models[image.collection_id].name).spec))
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="decode") as pool:
+        decoded_stream = pool.map(lambda job: _decode_and_mask(job[0], job[2].input_size), work)
+        batch: list[tuple[ItemImage, EmbeddingModel, Image.Image, Prepared]] = []
+        for (image, model, spec), result in zip(work, decoded_stream):
+            if isinstance(result, str):
+                image_fail(image.pk, result)
+                outcomes[image.pk] = "failed"
+                continue
+            rgb, mask, share = result
+            suspect = share is not None and mask_suspect(share, shares[image.collection_id])
+            if share is not None:
+                shares[image.collection_id].append(share)
+            # A suspect cut-out would embed the wrong thing: fall back to the uncut image.
+            crop = crop_for(rgb, None if suspect else mask, spec.input_size)
+            batch.append((image, model, rgb, Prepared(crop, mask, share, suspect)))
+            if len(batch) == EMBED_BATCH:
+                outcomes.update(_embed_and_store(batch))
+                batch = []
+        if batch:
+            outcomes.update(_embed_and_store(batch))
+    return outcomes
+
+
+def _decode_and_mask(image: ItemImage, input_size: int) -> tuple[Image.Image, object, float | None] | str:
+    """Decode one image and cut it out when its collection wants it (in a decode thread, no database).
+
+    Returns the RGB image, its mask and subject share (None without background removal), or the
+    reason the image failed.
+    """
+    from ml.background import BackgroundModelMissing
+
     try:
-        model = current_model_for(image)
-        embedder = get_embedder(model.name)
+        cut = image.collection.remove_background
         # Without background removal the embedder's input size is all the decode needs.
-        size = WORKING_SIZE if image.collection.remove_background else embedder.spec.input_size
-        decoded = decode(image, size)
-        prepared = prepare(image, decoded, embedder.spec.input_size)
-        vector = embedder.embed([prepared.crop])[0]
+        rgb = decode(image, WORKING_SIZE if cut else input_size).convert("RGB")
+        if not cut:
+            return rgb, None, None
+        mask, share = mask_of(rgb)
+        return rgb, mask, share
     except PermanentFailure as exc:
-        image_fail(image_id, str(exc))
-        return "failed"
-    cutout_files_save(image, decoded, prepared)
+        return str(exc)
+    except BackgroundModelMissing as exc:
+        return str(exc)
+    except Exception as exc:  # an unexpected error in one image must not fail its batch
+        log.exception("image %s failed in the pipeline", image.pk)
+        return f"internal error: {type(exc).__name__}: {exc}"
+
+
+def _embed_and_store(batch: list[tuple[ItemImage, EmbeddingModel, Image.Image, Prepared]]) -> dict[int, str]:
+    from ml.embedders import get_embedder
+
+    rows: list[Embedding] = []
+    for model in {model.pk: model for _, model, _, _ in batch}.values():
+        members = [(image, prepared) for image, m, _, prepared in batch if m.pk == model.pk]
+        vectors = get_embedder(model.name).embed([prepared.crop for _, prepared in members])
+        rows += [Embedding(image=image, item_id=image.item_id, model=model, vector=vector.tolist())
+                 for (image, _), vector in zip(members, vectors)]
+    for image, _, decoded, prepared in batch:
+        cutout_files_save(image, decoded, prepared)
     with transaction.atomic():
-        embeddings_upsert([Embedding(image=image, item_id=image.item_id, model=model, vector=vector.tolist())])
-        image_mark_ready(image_id, mask=image.mask.name, cutout=image.cutout.name,
-                         foreground_share=prepared.share, suspect=prepared.suspect)
-    return "ready"
+        embeddings_upsert(rows)
+        for image, _, _, prepared in batch:
+            image_mark_ready(image.pk, mask=image.mask.name, cutout=image.cutout.name,
+                             foreground_share=prepared.share, suspect=prepared.suspect)
+    return {image.pk: "ready" for image, _, _, _ in batch}
+
+
+def styles_start_when_drained(collection_ids: set[int]) -> None:
+    """Cluster a collection and train its classifier once its first ingest has drained, so the
+    Styles page has a map without anyone running a command. Only collections that never had a
+    style job and hold at least ``STYLESITE_STYLES_AUTO_MIN_IMAGES`` ready images qualify."""
+    from ..styles import style_job_start
+
+    for collection_id in collection_ids:
+        images = ItemImage.objects.filter(collection_id=collection_id)
+        if (StyleJob.objects.filter(collection_id=collection_id).exists()
+                or images.filter(status__in=[ItemImage.Status.PENDING, ItemImage.Status.PROCESSING]).exists()
+                or images.filter(status=ItemImage.Status.READY).count() < settings.STYLESITE_STYLES_AUTO_MIN_IMAGES):
+            continue
+        collection = Collection.objects.get(pk=collection_id)
+        for kind in (StyleJob.Kind.CLUSTER, StyleJob.Kind.CLASSIFY):
+            try:
+                style_job_start(collection=collection, kind=kind)
+            except Conflict:  # another worker's batch drained the collection at the same moment
+                pass
 
 
 def current_model_for(image: ItemImage) -> EmbeddingModel:

@@ -9,7 +9,8 @@ from django.db import DatabaseError, InterfaceError, OperationalError
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
-from catalog.services import image_fail, image_release, images_requeue_stuck
+from catalog.models import ItemImage
+from catalog.services import image_claim, image_fail, image_release, images_claim_more, images_requeue_stuck
 
 from . import services
 
@@ -21,18 +22,32 @@ SWEEP_BATCH = 10_000
 
 @shared_task(bind=True, max_retries=5, acks_late=True)
 def process_image_task(self, image_id: int) -> str:
+    """Process ``image_id`` and, in the same batch, up to ``STYLESITE_PIPELINE_BATCH`` - 1 other
+    pending images (their own tasks then find them done and skip). Returns ``image_id``'s outcome.
+
+    Claims carry this task's id, so a redelivery after the worker died resumes them at once.
+    """
+    token = self.request.id or ""
+    claimed: list[ItemImage] = []
     try:
-        return services.image_process(image_id)
+        own = image_claim(image_id, token)
+        more = settings.STYLESITE_PIPELINE_BATCH - (1 if own else 0)
+        claimed = ([own] if own else []) + images_claim_more(token, more, exclude=image_id)
+        outcomes = services.images_process(claimed)
     except TRANSIENT as exc:
-        image_release(image_id)
+        for image in claimed:
+            image_release(image.pk)
         raise self.retry(exc=exc, countdown=min(300, 5 * 2 ** self.request.retries))
     except DatabaseError:
         raise
     except Exception as exc:
-        # An unexpected error: fail the image with a reason rather than loop on it.
-        log.exception("image %s failed in the pipeline", image_id)
-        image_fail(image_id, f"internal error: {type(exc).__name__}: {exc}")
-        return "failed"
+        # An unexpected error: fail the batch's images with a reason rather than loop on them.
+        log.exception("images %s failed in the pipeline", [image.pk for image in claimed])
+        for image in claimed:
+            image_fail(image.pk, f"internal error: {type(exc).__name__}: {exc}")
+        return "failed" if any(image.pk == image_id for image in claimed) else "skipped"
+    services.styles_start_when_drained({image.collection_id for image in claimed})
+    return outcomes.get(image_id, "skipped")
 
 
 def image_enqueue(image_id: int) -> None:

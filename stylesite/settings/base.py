@@ -123,6 +123,11 @@ STYLESITE_UPLOAD_MAX_BYTES = env.int("STYLESITE_UPLOAD_MAX_BYTES", default=10 * 
 # Images stuck in pending/processing longer than this are re-queued by the periodic sweep.
 STYLESITE_STUCK_AFTER_SECONDS = env.int("STYLESITE_STUCK_AFTER_SECONDS", default=600)
 STYLESITE_HNSW_EF_SEARCH = env.int("STYLESITE_HNSW_EF_SEARCH", default=80)
+# A pipeline task takes its own image and up to this many pending ones in all (a batching worker).
+STYLESITE_PIPELINE_BATCH = env.int("STYLESITE_PIPELINE_BATCH", default=32)
+# A collection's first ingest, once drained with at least this many ready images, starts its
+# clustering and classifier jobs (so the Styles page has a map without a command).
+STYLESITE_STYLES_AUTO_MIN_IMAGES = env.int("STYLESITE_STYLES_AUTO_MIN_IMAGES", default=50)
 # The feed re-checks a collection's cached vector matrix against the database at most this often.
 STYLESITE_PREFERENCE_RECHECK_SECONDS = env.float("STYLESITE_PREFERENCE_RECHECK_SECONDS", default=5.0)
 # Votes are batched: a collection's preference model is refitted (in Celery) at most this often.
