@@ -193,6 +193,6 @@ def warm_up_models() -> None:
         for name in names:
             get_embedder(name)
         if Collection.objects.filter(remove_background=True).exists():
-            get_session(settings.STYLESITE_BACKGROUND_MODEL)
+            get_session(settings.STYLESITE_BACKGROUND_MODEL, settings.STYLESITE_BACKGROUND_SIZE)
     except Exception:  # a missing model is reported by the task that needs it, with its reason
         log.warning("worker warm-up could not load every model", exc_info=True)

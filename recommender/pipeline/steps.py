@@ -53,7 +53,7 @@ def mask_of(rgb: Image.Image) -> tuple[np.ndarray, float]:
     """The background mask and the subject's share (no database access: safe in a decode thread)."""
     from ml.background import foreground_share, remove_background
 
-    mask = remove_background(rgb, model=settings.STYLESITE_BACKGROUND_MODEL)
+    mask = remove_background(rgb, model=settings.STYLESITE_BACKGROUND_MODEL, size=settings.STYLESITE_BACKGROUND_SIZE)
     return mask, foreground_share(mask)
 
 
