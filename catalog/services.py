@@ -164,12 +164,32 @@ def image_fail(image_id: int, reason: str) -> None:
 
 
 def image_mark_ready(image_id: int, *, mask: str, cutout: str, foreground_share: float | None,
-                     suspect: bool) -> None:
-    """Record a processed image (call inside the transaction that stores its vector)."""
+                     suspect: bool, refined: bool = True) -> None:
+    """Record a processed image (call inside the transaction that stores its vector); ``refined``
+    is False after the first of two passes (embedded uncut, the cut-out still to come)."""
     ItemImage.objects.filter(pk=image_id).update(
         status=ItemImage.Status.READY, error="", status_changed=timezone.now(), claimed_by="",
-        mask=mask, cutout=cutout, foreground_share=foreground_share, suspect=suspect,
+        mask=mask, cutout=cutout, foreground_share=foreground_share, suspect=suspect, refined=refined,
     )
+
+
+def image_claim_refine(image_id: int, token: str = "") -> ItemImage | None:
+    """Claim a ready, not yet refined image for pass 2 (cut-out and re-embedding) for the task
+    ``token``; a redelivered task resumes its own claim, a long-stale claim is taken over."""
+    now = timezone.now()
+    claimable = Q(claimed_by="") | Q(status_changed__lt=stuck_cutoff(now))
+    if token:
+        claimable |= Q(claimed_by=token)
+    claimed = ItemImage.objects.filter(pk=image_id, status=ItemImage.Status.READY, refined=False).filter(
+        claimable).update(status_changed=now, claimed_by=token or "pass-2")
+    if not claimed:
+        return None
+    return ItemImage.objects.select_related("item", "collection").get(pk=image_id)
+
+
+def image_refine_fail(image_id: int, reason: str) -> None:
+    """Pass 2 failed: the image stays ready and searchable on its uncut vector, with the reason."""
+    ItemImage.objects.filter(pk=image_id).update(error=reason[:2000], claimed_by="", status_changed=timezone.now())
 
 
 def images_requeue_stuck(*, processing_only: bool, limit: int) -> list[int]:

@@ -12,7 +12,7 @@ from django.db import transaction
 from PIL import Image
 
 from catalog.models import Collection, ItemImage
-from catalog.services import image_claim, image_fail, image_mark_ready
+from catalog.services import image_claim, image_claim_refine, image_fail, image_mark_ready, image_refine_fail
 from stylesite.exceptions import Conflict
 
 from ..embeddings import (
@@ -41,23 +41,36 @@ EMBED_BATCH = 16
 
 
 def image_process(image_id: int, token: str = "") -> str:
-    """Run the whole pipeline for one image; returns what happened ("ready", "failed", "skipped").
-
-    ``token`` is the calling task's id: a redelivered task resumes its own claim.
+    """Run the whole pipeline for one image, both passes at once; returns what happened ("ready",
+    "failed", "skipped"). ``token`` is the calling task's id: a redelivered task resumes its claim.
     """
     image = image_claim(image_id, token)
     if image is None:
         return "skipped"
-    return images_process([image])[image_id]
+    return images_process([image], cut_out=True)[image_id]
 
 
-def images_process(images: list[ItemImage]) -> dict[int, str]:
-    """The pipeline for claimed images: decode and cut out in threads while the previous ones are
-    embedded in batches, then store each batch's vectors and states in one transaction.
+def image_refine(image_id: int, token: str = "") -> str:
+    """Pass 2 for one image: cut out, check the mask, embed again and replace the vector in one
+    transaction with the "refined" state. Returns "refined", "failed" (the image stays searchable
+    on its uncut vector, with the reason) or "skipped"."""
+    image = image_claim_refine(image_id, token)
+    if image is None:
+        return "skipped"
+    return images_process([image], cut_out=True, refine=True)[image_id]
 
-    The threads touch no database (their connections would not see this one's transaction); model
-    lookups and mask checks run here. Returns each image's outcome; an image at fault fails alone.
+
+def images_process(images: list[ItemImage], *, cut_out: bool, refine: bool = False) -> dict[int, str]:
+    """The pipeline for claimed images: decode (and, with ``cut_out``, remove the background where
+    the collection wants it) in threads while the previous ones are embedded in batches, then store
+    each batch's vectors and states in one transaction.
+
+    Pass 1 is ``cut_out=False``: the uncut photo, embedded at once; images of collections that
+    remove backgrounds stay unrefined for pass 2 (``refine=True``). The threads touch no database
+    (their connections would not see this one's transaction); model lookups and mask checks run
+    here. Returns each image's outcome; an image at fault fails alone.
     """
+    fail = image_refine_fail if refine else image_fail
     from concurrent.futures import ThreadPoolExecutor
 
     from ml.embedders import get_embedder
@@ -72,16 +85,16 @@ def images_process(images: list[ItemImage]) -> dict[int, str]:
                 models[image.collection_id] = current_model_for(image)
                 shares[image.collection_id] = collection_shares(image.collection_id)
         except PermanentFailure as exc:
-            image_fail(image.pk, str(exc))
+            fail(image.pk, str(exc))
             outcomes[image.pk] = "failed"
             continue
         work.append((image, models[image.collection_id], get_embedder(models[image.collection_id].name).spec))
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="decode") as pool:
-        decoded_stream = pool.map(lambda job: _decode_and_mask(job[0], job[2].input_size), work)
+        decoded_stream = pool.map(lambda job: _decode_and_mask(job[0], job[2].input_size, cut_out), work)
         batch: list[tuple[ItemImage, EmbeddingModel, Image.Image, Prepared]] = []
         for (image, model, spec), result in zip(work, decoded_stream):
             if isinstance(result, str):
-                image_fail(image.pk, result)
+                fail(image.pk, result)
                 outcomes[image.pk] = "failed"
                 continue
             rgb, mask, share = result
@@ -92,14 +105,15 @@ def images_process(images: list[ItemImage]) -> dict[int, str]:
             crop = crop_for(rgb, None if suspect else mask, spec.input_size)
             batch.append((image, model, rgb, Prepared(crop, mask, share, suspect)))
             if len(batch) == EMBED_BATCH:
-                outcomes.update(_embed_and_store(batch))
+                outcomes.update(_embed_and_store(batch, refine))
                 batch = []
         if batch:
-            outcomes.update(_embed_and_store(batch))
+            outcomes.update(_embed_and_store(batch, refine))
     return outcomes
 
 
-def _decode_and_mask(image: ItemImage, input_size: int) -> tuple[Image.Image, object, float | None] | str:
+def _decode_and_mask(image: ItemImage, input_size: int, cut_out: bool
+                     ) -> tuple[Image.Image, object, float | None] | str:
     """Decode one image and cut it out when its collection wants it (in a decode thread, no database).
 
     Returns the RGB image, its mask and subject share (None without background removal), or the
@@ -108,7 +122,7 @@ def _decode_and_mask(image: ItemImage, input_size: int) -> tuple[Image.Image, ob
     from ml.background import BackgroundModelMissing
 
     try:
-        cut = image.collection.remove_background
+        cut = cut_out and image.collection.remove_background
         # Without background removal the embedder's input size is all the decode needs.
         rgb = decode(image, WORKING_SIZE if cut else input_size).convert("RGB")
         if not cut:
@@ -124,7 +138,8 @@ def _decode_and_mask(image: ItemImage, input_size: int) -> tuple[Image.Image, ob
         return f"internal error: {type(exc).__name__}: {exc}"
 
 
-def _embed_and_store(batch: list[tuple[ItemImage, EmbeddingModel, Image.Image, Prepared]]) -> dict[int, str]:
+def _embed_and_store(batch: list[tuple[ItemImage, EmbeddingModel, Image.Image, Prepared]], refine: bool
+                     ) -> dict[int, str]:
     from ml.embedders import get_embedder
 
     rows: list[Embedding] = []
@@ -139,8 +154,9 @@ def _embed_and_store(batch: list[tuple[ItemImage, EmbeddingModel, Image.Image, P
         embeddings_upsert(rows)
         for image, _, _, prepared in batch:
             image_mark_ready(image.pk, mask=image.mask.name, cutout=image.cutout.name,
-                             foreground_share=prepared.share, suspect=prepared.suspect)
-    return {image.pk: "ready" for image, _, _, _ in batch}
+                             foreground_share=prepared.share, suspect=prepared.suspect,
+                             refined=prepared.mask is not None or not image.collection.remove_background)
+    return {image.pk: "refined" if refine else "ready" for image, _, _, _ in batch}
 
 
 def styles_start_when_drained(collection_ids: set[int]) -> None:

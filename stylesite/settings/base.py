@@ -184,9 +184,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # redelivered while its first run is still alive.
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=30 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60}
+# A worker listening to several queues (-Q pass1,pass2) always drains the first listed first.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60, "queue_order_strategy": "priority"}
 CELERY_RESULT_EXPIRES = 24 * 60 * 60
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="stylesite")
+# Pass 2 of the image pipeline (cut-out and re-embedding) runs on its own, lower-priority queue.
+STYLESITE_REFINE_QUEUE = env("STYLESITE_REFINE_QUEUE", default=f"{CELERY_TASK_DEFAULT_QUEUE}-refine")
 CELERY_WORKER_MAX_TASKS_PER_CHILD = env.int("CELERY_WORKER_MAX_TASKS_PER_CHILD", default=0) or None
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-images": {"task": "recommender.pipeline.tasks.sweep_stuck_images_task", "schedule": 300.0},

@@ -16,6 +16,7 @@ DATABASES["default"]["TEST"] = {"NAME": f"test_stylesite_{_RUN}"}
 # exercised by tests/test_serving.py through gunicorn).
 DATABASES["default"].get("OPTIONS", {}).pop("pool", None)
 CELERY_TASK_DEFAULT_QUEUE = f"test-{_RUN}"
+STYLESITE_REFINE_QUEUE = f"test-{_RUN}-refine"
 CACHES["default"]["KEY_PREFIX"] = f"test-{_RUN}"
 STATIC_ROOT = None  # static files come from the source folders (WHITENOISE_USE_FINDERS)
 MEDIA_ROOT = VAR_DIR / "test-media" / _RUN

@@ -89,3 +89,70 @@ def test_a_small_collection_gets_no_automatic_style_jobs(make_item, settings):
     process_image_task.apply(args=[images[0].pk]).get()
     assert statuses(images) == ["ready", "ready"]
     assert not StyleJob.objects.exists()
+
+
+@pytest.fixture
+def cut_collection(db):
+    from catalog.services import collection_create
+
+    return collection_create(name="Cut", slug="cut", remove_background=True)
+
+
+@pytest.fixture
+def refine_queue(settings):
+    """This run's pass-2 queue on the real broker, emptied before and after."""
+    import redis
+
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    client.delete(settings.STYLESITE_REFINE_QUEUE)
+    yield lambda: client.llen(settings.STYLESITE_REFINE_QUEUE)
+    client.delete(settings.STYLESITE_REFINE_QUEUE)
+
+
+def photo_item(make_item, collection, label: str = "dress"):
+    from tests.conftest import clothing_photos
+
+    return make_item(label=label, data=clothing_photos(label, 1, "validation")[0].read_bytes(), target=collection)
+
+
+@pytest.mark.django_db
+def test_two_passes_embed_uncut_at_once_then_replace_the_vector_with_the_cut_out(
+        make_item, cut_collection, refine_queue):
+    from recommender.pipeline.tasks import refine_image_task
+
+    image = photo_item(make_item, cut_collection).images.get()
+    assert process_image_task.apply(args=[image.pk]).get() == "ready"
+    image.refresh_from_db()
+    assert (image.status, image.refined, bool(image.mask)) == ("ready", False, False)
+    uncut = list(Embedding.objects.get(image=image).vector)
+    assert refine_queue() == 1  # pass 2 queued on its own queue
+
+    assert refine_image_task.apply(args=[image.pk], task_id="pass-2-A").get() == "refined"
+    image.refresh_from_db()
+    assert (image.status, image.refined, bool(image.mask), image.claimed_by) == ("ready", True, True, "")
+    assert 0.05 < image.foreground_share < 0.95
+    vectors = Embedding.objects.filter(image=image)
+    assert vectors.count() == 1 and list(vectors.get().vector) != uncut
+    assert refine_image_task.apply(args=[image.pk]).get() == "skipped"
+
+
+@pytest.mark.django_db
+def test_a_collection_that_keeps_backgrounds_has_one_pass(make_item, refine_queue):
+    image = make_item().images.get()
+    assert process_image_task.apply(args=[image.pk]).get() == "ready"
+    image.refresh_from_db()
+    assert image.refined and refine_queue() == 0
+
+
+@pytest.mark.django_db
+def test_a_failed_refinement_leaves_the_image_searchable_with_its_reason(make_item, cut_collection, refine_queue):
+    from recommender.pipeline.tasks import refine_image_task
+
+    image = photo_item(make_item, cut_collection).images.get()
+    process_image_task.apply(args=[image.pk]).get()
+    with open(image.original.path, "wb") as handle:
+        handle.write(b"%PDF-1.4 not an image")
+    assert refine_image_task.apply(args=[image.pk]).get() == "failed"
+    image.refresh_from_db()
+    assert (image.status, image.refined, image.claimed_by) == ("ready", False, "") and image.error
+    assert Embedding.objects.filter(image=image).count() == 1
