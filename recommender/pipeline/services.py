@@ -12,7 +12,14 @@ from django.db import transaction
 from PIL import Image
 
 from catalog.models import Collection, ItemImage
-from catalog.services import image_claim, image_claim_refine, image_fail, image_mark_ready, image_refine_fail
+from catalog.services import (
+    image_claim,
+    image_claim_refine,
+    image_fail,
+    image_mark_pending,
+    image_mark_ready,
+    image_refine_fail,
+)
 from stylesite.exceptions import Conflict
 
 from ..embeddings import (
@@ -177,6 +184,13 @@ def styles_start_when_drained(collection_ids: set[int]) -> None:
                 style_job_start(collection=collection, kind=kind)
             except Conflict:  # another worker's batch drained the collection at the same moment
                 pass
+
+
+def failed_images_retry(collection: Collection) -> int:
+    """Send a collection's failed images (either pass) through the pipeline again; returns how many."""
+    from .selectors import failed_image_ids
+
+    return image_mark_pending(ids=failed_image_ids(collection))
 
 
 def current_model_for(image: ItemImage) -> EmbeddingModel:
