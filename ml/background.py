@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 import threading
 from pathlib import Path
 
@@ -111,7 +112,10 @@ def resolution_free_model(source: Path) -> Path:
     target = cache_dir() / f"{source.stem}-any-size-v{REWRITE_VERSION}-{digest[:16]}.onnx"
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+        # A unique partial name: workers in several containers may share the cache and a pid.
+        handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+        os.close(handle)
+        partial = Path(name)
         try:
             _rewrite(source, partial)
             os.replace(partial, target)
