@@ -57,6 +57,8 @@ def main() -> None:
             mask = remove_background(image, MODEL, size)
             seconds[size] += time.perf_counter() - started
             scores[size].append(iou(mask, reference))
+        print(f"{len(scores[sizes[0]])}: " + ", ".join(f"{size}: IoU {scores[size][-1]:.3f}" for size in sizes),
+              flush=True)
     n = len(images)
     print(f"{n} validation photos; IoU of the mask against the {NATIVE_SIZE}² mask\n")
     print("| size | mean IoU | 5th pct | min | s/image | speed-up |")

@@ -10,6 +10,7 @@ equivalent scale factors and leaves the input's height and width free.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import tempfile
@@ -110,17 +111,22 @@ def resolution_free_model(source: Path) -> Path:
 
     digest = _file_sha256(source)
     target = cache_dir() / f"{source.stem}-any-size-v{REWRITE_VERSION}-{digest[:16]}.onnx"
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # A unique partial name: workers in several containers may share the cache and a pid.
-        handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
-        os.close(handle)
-        partial = Path(name)
-        try:
-            _rewrite(source, partial)
-            os.replace(partial, target)
-        finally:
-            partial.unlink(missing_ok=True)
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Web and worker processes warm up together: one rewrites, the others wait for its file.
+    with open(target.with_name(f".{target.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not target.exists():
+            # A unique partial name: workers in several containers may share the cache and a pid.
+            handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+            os.close(handle)
+            partial = Path(name)
+            try:
+                _rewrite(source, partial)
+                os.replace(partial, target)
+            finally:
+                partial.unlink(missing_ok=True)
     return target
 
 

@@ -43,9 +43,12 @@ def process_image_task(self, image_id: int) -> str:
     except Exception as exc:
         # An unexpected error: fail the batch's images with a reason rather than loop on them.
         log.exception("images %s failed in the pipeline", [image.pk for image in claimed])
-        for image in claimed:
-            image_fail(image.pk, f"internal error: {type(exc).__name__}: {exc}")
-        return "failed" if any(image.pk == image_id for image in claimed) else "skipped"
+        unfinished = ItemImage.objects.filter(pk__in=[image.pk for image in claimed],
+                                              status=ItemImage.Status.PROCESSING, claimed_by=token)
+        failed = list(unfinished.values_list("pk", flat=True))  # images of earlier batches stay ready
+        for unfinished_id in failed:
+            image_fail(unfinished_id, f"internal error: {type(exc).__name__}: {exc}")
+        return "failed" if image_id in failed else "ready" if own else "skipped"
     refine_enqueue([image.pk for image in claimed
                     if outcomes.get(image.pk) == "ready" and image.collection.remove_background])
     services.styles_start_when_drained({image.collection_id for image in claimed})

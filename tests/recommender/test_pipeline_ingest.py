@@ -156,3 +156,26 @@ def test_a_failed_refinement_leaves_the_image_searchable_with_its_reason(make_it
     image.refresh_from_db()
     assert (image.status, image.refined, image.claimed_by) == ("ready", False, "") and image.error
     assert Embedding.objects.filter(image=image).count() == 1
+
+
+@pytest.mark.django_db
+def test_an_unexpected_error_fails_only_the_images_not_yet_stored(make_item, monkeypatch):
+    from recommender.pipeline import services
+
+    first, second = (make_item().images.get() for _ in range(2))
+    store = services._embed_and_store
+    calls = []
+
+    def store_then_break(batch, refine):
+        calls.append(len(batch))
+        if len(calls) == 2:
+            raise RuntimeError("disk full")
+        return store(batch, refine)
+
+    monkeypatch.setattr(services, "EMBED_BATCH", 1)
+    monkeypatch.setattr(services, "_embed_and_store", store_then_break)
+    assert process_image_task.apply(args=[first.pk]).get() == "ready"
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, second.status) == ("ready", "failed")
+    assert second.error == "internal error: RuntimeError: disk full"
