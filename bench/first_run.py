@@ -95,7 +95,8 @@ def main() -> None:
                     break
                 time.sleep(1)
             refined = scalar("SELECT count(*) FROM catalog_itemimage WHERE refined")
-            jobs = conn.execute("SELECT kind, status, left(error, 300) FROM recommender_stylejob ORDER BY id").fetchall()
+            jobs = conn.execute(
+                "SELECT kind, status, left(error, 300) FROM recommender_stylejob ORDER BY id").fetchall()
         print(f"{total} demo images; times from the start of `make demo` (services already up):\n")
         print("| milestone | seconds | target |")
         print("|---|---|---|")
@@ -105,7 +106,8 @@ def main() -> None:
             value = f"{marks[name]:.0f}" if name in marks else f"not within {args.limit_s} s"
             print(f"| {name} | {value} | {targets.get(name, '')} |")
         print(f"\nrefined (pass 2) when the bench stopped: {refined} of {total}")
-        print("style jobs: " + ("; ".join(f"{kind} {status} {error}".strip() for kind, status, error in jobs) or "none"))
+        described = "; ".join(f"{kind} {status} {error}".strip() for kind, status, error in jobs)
+        print(f"style jobs: {described or 'none'}")
     finally:
         if honcho is not None:
             os.killpg(honcho.pid, signal.SIGTERM)

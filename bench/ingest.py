@@ -191,8 +191,8 @@ def pipeline_end_to_end(n_plain: int, n_bg: int) -> None:
             batch, offset = paths[offset:offset + n], offset + n
             started = time.perf_counter()
             for path in batch:
-                item_create_with_image(collection=collection, fields=ItemFields(title=path.stem, label=path.parent.name),
-                                       data=path.read_bytes(), filename=path.name)
+                fields = ItemFields(title=path.stem, label=path.parent.name)
+                item_create_with_image(collection=collection, fields=fields, data=path.read_bytes(), filename=path.name)
             imported = time.perf_counter() - started
             done = ItemImage.objects.filter(collection=collection, status__in=["ready", "failed"])
             end_to_end_s = _wait_for(lambda: done.count() >= n) - started

@@ -1,6 +1,7 @@
 """The image pipeline for catalogue images: claim, steps, vector, ready — or a failure with a reason.
 
-Called by ``tasks.process_image_task``, which takes its own image and a batch of pending ones. ItemImage's state changes through ``catalog.services``;
+Called by ``tasks.process_image_task`` (pass 1: its own image and a batch of pending ones) and
+``tasks.refine_image_task`` (pass 2). ItemImage's state changes through ``catalog.services``;
 vectors through the embeddings area.
 """
 from __future__ import annotations
