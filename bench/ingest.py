@@ -162,6 +162,7 @@ def pipeline_end_to_end(n_plain: int, n_bg: int) -> None:
 
     from catalog.models import ItemImage
     from django.db import transaction
+    from django.db.models import Q
 
     from catalog.services import ItemFields, collection_create, image_mark_pending, item_create_with_image
     from stylesite.celery import app
@@ -174,7 +175,7 @@ def pipeline_end_to_end(n_plain: int, n_bg: int) -> None:
     node = f"{run}@localhost"
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "stylesite", "worker", "--concurrency=1", "-n", node,
-         "-Q", settings.CELERY_TASK_DEFAULT_QUEUE, "--loglevel=WARNING"],
+         "-Q", f"{settings.CELERY_TASK_DEFAULT_QUEUE},{settings.STYLESITE_REFINE_QUEUE}", "--loglevel=WARNING"],
         cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(240):
@@ -194,10 +195,11 @@ def pipeline_end_to_end(n_plain: int, n_bg: int) -> None:
                 fields = ItemFields(title=path.stem, label=path.parent.name)
                 item_create_with_image(collection=collection, fields=fields, data=path.read_bytes(), filename=path.name)
             imported = time.perf_counter() - started
-            done = ItemImage.objects.filter(collection=collection, status__in=["ready", "failed"])
+            # Done: embedded, and with background removal also cut out and embedded again (pass 2).
+            images = ItemImage.objects.filter(collection=collection)
+            done = images.filter(Q(status="failed") | Q(status="ready", refined=True))
             end_to_end_s = _wait_for(lambda: done.count() >= n) - started
             # The worker alone: every image queued at once (as after a fast import), timed to the last vector.
-            images = ItemImage.objects.filter(collection=collection)
             with transaction.atomic():
                 image_mark_pending(ids=list(images.values_list("pk", flat=True)))
             requeued = time.perf_counter()
