@@ -35,8 +35,9 @@ demo: migrate $(U2NET_FILE)  ## Demo admin, demo garments and simulated visitors
 	$(PY) manage.py seed_demo --shared $(SHARED)
 	$(PY) manage.py simulate_visitors --collection clothing
 
-run: demo  ## Start services, migrate, load demo data, then web + worker + beat (Ctrl-C stops all)
-	$(PY) -m stylesite.run
+run: demo  ## Start services, migrate, load demo data, then web (gunicorn) + worker + beat (Ctrl-C stops all)
+	@printf "\n  Stylesite: http://127.0.0.1:8000/   admin: http://127.0.0.1:8000/admin/   API docs: http://127.0.0.1:8000/api/docs/\n\n"
+	$(VENV)/bin/honcho start -f Procfile
 
 test: services $(U2NET_FILE)  ## Import contracts (.importlinter), then the whole suite on real Postgres+pgvector and Redis
 	$(VENV)/bin/lint-imports --no-cache

@@ -1,6 +1,11 @@
-"""Throughput of the image pipeline's stages on this machine; prints a table.
+"""Throughput of the image pipeline's stages on this machine, then end to end; prints tables.
 
     .venv/bin/python bench/ingest.py [--images 64] [--bg-images 8] [--rss-images 300]
+    .venv/bin/python bench/ingest.py --end-to-end-only [--e2e-images 300] [--e2e-bg-images 24]
+
+End to end: photos imported through ``catalog.services`` (as ``import_catalog`` does) into a
+throwaway database, processed by a real Celery worker (one process, as ``make run`` starts it) on a
+private queue, timed from the first import to the last vector in Postgres.
 
 Stages run on real photos from ../shared/data/clothing-small (and synthetic 3000×4000 JPEGs for
 the decode stage), through the same ``ml`` functions the Celery task calls. The embedding stage is
@@ -134,12 +139,94 @@ def row(stage: str, n: int, seconds: float, extra: str = "") -> None:
     print(f"| {stage:<44} | {n:>5} | {n / seconds:>9.1f} | {1000 * seconds / n:>9.1f} | {extra} |")
 
 
+def _wait_for(condition, limit_s: float = 600) -> float:
+    """Poll ``condition`` every 0.1 s (at most ``limit_s``); returns the time it held."""
+    deadline = time.perf_counter() + limit_s
+    while not condition() and time.perf_counter() < deadline:
+        time.sleep(0.1)
+    return time.perf_counter()
+
+
+def pipeline_end_to_end(n_plain: int, n_bg: int) -> None:
+    """Import → worker → vector in Postgres, without and with background removal (see the docstring)."""
+    import subprocess
+    from urllib.parse import urlsplit, urlunsplit
+
+    run = f"bench{os.getpid()}"
+    os.environ.update(DJANGO_SETTINGS_MODULE="stylesite.settings.test", STYLESITE_TEST_RUN=run)
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.db import connection
+
+    from catalog.models import ItemImage
+    from django.db import transaction
+    from django.db.models import Q
+
+    from catalog.services import ItemFields, collection_create, image_mark_pending, item_create_with_image
+    from stylesite.celery import app
+
+    old_name = connection.settings_dict["NAME"]
+    name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "DATABASE_URL": urlunsplit(urlsplit(os.environ["DATABASE_URL"])._replace(path="/" + name)),
+           "STYLESITE_STYLES_AUTO_MIN_IMAGES": "1000000"}
+    node = f"{run}@localhost"
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "stylesite", "worker", "--concurrency=1", "-n", node,
+         "-Q", f"{settings.CELERY_TASK_DEFAULT_QUEUE},{settings.STYLESITE_REFINE_QUEUE}", "--loglevel=WARNING"],
+        cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(240):
+            if app.control.ping(destination=[node], timeout=0.5):
+                break
+        paths = sorted((SHARED / "data" / "clothing-small" / "train").glob("*/*.jpg"))
+        print(f"\n| {'end to end (import → vector in Postgres)':<44} | {'n':>5} | {'images/s':>9} | "
+              f"{'import/s':>9} | {'worker/s':>9} | target |")
+        print(f"|{'-' * 46}|{'-' * 7}|{'-' * 11}|{'-' * 11}|{'-' * 11}|--------|")
+        offset = 0
+        for label, n, cut, target in (("no background removal", n_plain, False, 60.0),
+                                      ("with background removal", n_bg, True, 1.5)):
+            collection = collection_create(name=label, slug=f"e2e-{int(cut)}", remove_background=cut)
+            batch, offset = paths[offset:offset + n], offset + n
+            started = time.perf_counter()
+            for path in batch:
+                fields = ItemFields(title=path.stem, label=path.parent.name)
+                item_create_with_image(collection=collection, fields=fields, data=path.read_bytes(), filename=path.name)
+            imported = time.perf_counter() - started
+            # Done: embedded, and with background removal also cut out and embedded again (pass 2).
+            images = ItemImage.objects.filter(collection=collection)
+            done = images.filter(Q(status="failed") | Q(status="ready", refined=True))
+            end_to_end_s = _wait_for(lambda: done.count() >= n) - started
+            # The worker alone: every image queued at once (as after a fast import), timed to the last vector.
+            with transaction.atomic():
+                image_mark_pending(ids=list(images.values_list("pk", flat=True)))
+            requeued = time.perf_counter()
+            worker_s = _wait_for(lambda: done.count() >= n) - requeued
+            print(f"| {label:<44} | {n:>5} | {n / end_to_end_s:>9.1f} | {n / imported:>9.1f} | "
+                  f"{n / worker_s:>9.1f} | ≥ {target} |", flush=True)
+    finally:
+        worker.terminate()
+        worker.wait(60)
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+        import shutil
+
+        shutil.rmtree(settings.MEDIA_ROOT, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--bg-images", type=int, default=8)
     parser.add_argument("--rss-images", type=int, default=300)
+    parser.add_argument("--e2e-images", type=int, default=300)
+    parser.add_argument("--e2e-bg-images", type=int, default=24)
+    parser.add_argument("--end-to-end-only", action="store_true", help="skip the per-stage table")
     args = parser.parse_args()
+    if args.end_to_end_only:
+        pipeline_end_to_end(args.e2e_images, args.e2e_bg_images)
+        return
 
     print(f"cores: {os.cpu_count()}; onnxruntime and torch use all of them")
     peak = measure_peak_gflops()
@@ -237,6 +324,7 @@ def main() -> None:
     print(f"\nresident memory over {len(stream)} images (after 20 warm-up): {before:.0f} MB → {after:.0f} MB "
           f"({100 * (after - before) / before:+.1f}%, target ≤ +10%); samples every 50: "
           + ", ".join(f"{s:.0f}" for s in samples))
+    pipeline_end_to_end(args.e2e_images, args.e2e_bg_images)
 
 
 if __name__ == "__main__":

@@ -143,6 +143,10 @@ class ItemImage(models.Model):
     status_changed = models.DateTimeField(auto_now_add=True)
     error = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # The task that holds a processing image: its redelivery (same task id) resumes the claim.
+    claimed_by = models.CharField(max_length=64, blank=True)
+    # Pass 2 done: cut out and embedded again (always true where the collection keeps backgrounds).
+    refined = models.BooleanField(default=False)
     width = models.PositiveIntegerField(default=0)
     height = models.PositiveIntegerField(default=0)
     sha256 = models.CharField(max_length=64)

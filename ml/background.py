@@ -1,12 +1,21 @@
 """Background removal with rembg, and the checks that tell a good cut-out from a bad one.
 
-One rembg session per model per process, created explicitly by name: rembg's default session
-would download a model, and nothing here downloads at run time. rembg finds a model's ONNX file
-under ``$U2NET_HOME/models/<name>/<name>.onnx`` (``make`` links the shared ISNet file there).
+One rembg session per model and size per process, created explicitly by name: rembg's default
+session would download a model, and nothing here downloads at run time. rembg finds a model's ONNX
+file under ``$U2NET_HOME/models/<name>/<name>.onnx`` (``make`` links the shared ISNet file there).
+
+ISNet runs at any working size through a rewritten copy of its graph (``resolution_free_model``):
+the exported graph resizes to constant sizes computed for a 1024² input; the copy resizes by the
+equivalent scale factors and leaves the input's height and width free.
 """
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import os
+import tempfile
 import threading
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -16,7 +25,14 @@ MIN_SHARE = 0.02
 MAX_SHARE = 0.98
 IQR_FACTOR = 1.5
 
-_SESSIONS: dict[str, object] = {}
+# ISNet's native input size; other sizes go through the resolution-free copy of the graph.
+NATIVE_SIZE = 1024
+# Only these rembg sessions are DIS/ISNet graphs whose Resize nodes the rewrite understands.
+RESIZABLE = {"isnet-general-use"}
+# Bump when the rewrite changes, so an older rewritten file is not reused.
+REWRITE_VERSION = 1
+
+_SESSIONS: dict[tuple[str, int], object] = {}
 _LOCK = threading.Lock()
 
 
@@ -47,21 +63,158 @@ def model_file(name: str) -> str:
     return found
 
 
-def get_session(name: str):
-    """The process-wide rembg session for ``name``, created once, on the CPU."""
+def get_session(name: str, size: int = NATIVE_SIZE):
+    """The process-wide rembg session for ``name`` at ``size``², created once, on the CPU."""
+    if size != NATIVE_SIZE and name not in RESIZABLE:
+        raise BackgroundModelMissing(f"background model {name!r} runs only at its native size")
     with _LOCK:
-        if name not in _SESSIONS:
+        if (name, size) not in _SESSIONS:
             from rembg import new_session
 
-            model_file(name)  # refuse before rembg could reach for the network
-            _SESSIONS[name] = new_session(name, providers=["CPUExecutionProvider"])
-        return _SESSIONS[name]
+            source = model_file(name)  # refuse before rembg could reach for the network
+            if size == NATIVE_SIZE:
+                _SESSIONS[name, size] = new_session(name, providers=["CPUExecutionProvider"])
+            else:
+                _SESSIONS[name, size] = _sized_session(_session_class(name), resolution_free_model(Path(source)), size)
+        return _SESSIONS[name, size]
 
 
-def remove_background(rgb: Image.Image, model: str) -> np.ndarray:
-    """The subject's soft mask for ``rgb``: float32, shape (height, width), values in [0, 1]."""
-    mask = get_session(model).predict(rgb.convert("RGB"))[0]
+def _sized_session(cls, path: Path, size: int):
+    """rembg's own session class for the model, reading ``path`` and feeding it ``size``² images."""
+    import onnxruntime as ort
+
+    class SizedSession(cls):
+        @classmethod
+        def download_models(cls, *args, model_path: str = "", **kwargs) -> str:
+            return model_path
+
+        def normalize(self, img, mean, std, _size, *args, **kwargs):
+            return super().normalize(img, mean, std, (size, size), *args, **kwargs)
+
+    options = ort.SessionOptions()
+    return SizedSession(cls.name(), options, providers=["CPUExecutionProvider"], model_path=str(path))
+
+
+def remove_background(rgb: Image.Image, model: str, size: int = NATIVE_SIZE) -> np.ndarray:
+    """The subject's soft mask for ``rgb``: float32, shape (height, width), values in [0, 1].
+
+    ``size`` is the side of the square the model sees (ISNet's own is 1024).
+    """
+    mask = get_session(model, size).predict(rgb.convert("RGB"))[0]
     return np.asarray(mask, dtype=np.float32) / 255.0
+
+
+def resolution_free_model(source: Path) -> Path:
+    """A copy of the ISNet graph at ``source`` that runs at any input size; written once into the
+    model cache, keyed by the source's hash, atomically (a half-written file is never read)."""
+    from .embedders import cache_dir
+
+    digest = _file_sha256(source)
+    target = cache_dir() / f"{source.stem}-any-size-v{REWRITE_VERSION}-{digest[:16]}.onnx"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Web and worker processes warm up together: one rewrites, the others wait for its file.
+    with open(target.with_name(f".{target.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not target.exists():
+            # A unique partial name: workers in several containers may share the cache and a pid.
+            handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+            os.close(handle)
+            partial = Path(name)
+            try:
+                _rewrite(source, partial)
+                os.replace(partial, target)
+            finally:
+                partial.unlink(missing_ok=True)
+    return target
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _rewrite(source: Path, target: Path) -> None:
+    """Replace each Resize's constant output size by the scale it amounts to at 1024², then free
+    the input's height and width.
+
+    The sizes are a Concat of the Resize input's batch/channel dims (from Shape) and a constant
+    height/width; the input's spatial size at 1024² is read by running the graph once.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(source))
+    graph = model.graph
+    resizes = [node for node in graph.node if node.op_type == "Resize" and len(node.input) == 4 and node.input[3]]
+    if not resizes:
+        raise BackgroundModelMissing(f"{source.name} has no sized Resize nodes to rewrite")
+    spatial = _spatial_sizes_at_native(model, [node.input[0] for node in resizes])
+    constants = {output: node for node in graph.node if node.op_type == "Constant" for output in node.output}
+    producers = {output: node for node in graph.node for output in node.output}
+    for index, node in enumerate(resizes):
+        concat = producers[node.input[3]]
+        height_width = numpy_helper.to_array(constants[concat.input[1]].attribute[0].t)
+        scales = np.concatenate([[1.0, 1.0], height_width / np.asarray(spatial[node.input[0]], dtype=np.float64)])
+        name = f"stylesite_resize_scales_{index}"
+        graph.initializer.append(numpy_helper.from_array(scales.astype(np.float32), name))
+        node.input[:] = [node.input[0], "", name]
+    for value in (*graph.input, *graph.output):
+        dims = value.type.tensor_type.shape.dim
+        if len(dims) == 4:
+            dims[2].dim_param, dims[3].dim_param = "height", "width"
+    del graph.value_info[:]
+    _drop_dead_nodes(graph)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(target))
+
+
+def _spatial_sizes_at_native(model, names: list[str]) -> dict[str, tuple[int, int]]:
+    """Each named tensor's (height, width) when the graph runs on a 1024² input."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import helper
+
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    probe.graph.output.extend(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None) for name in names)
+    session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
+    feed = {session.get_inputs()[0].name: np.zeros((1, 3, NATIVE_SIZE, NATIVE_SIZE), dtype=np.float32)}
+    values = session.run(names, feed)
+    return {name: tuple(value.shape[2:]) for name, value in zip(names, values)}
+
+
+def _drop_dead_nodes(graph) -> None:
+    """Keep only the nodes the graph's outputs depend on (the Shape/Slice/Concat size chains go),
+    in topological order (the exported graph lists a few nodes after their consumers)."""
+    producers = {output: index for index, node in enumerate(graph.node) for output in node.output}
+    order: list[int] = []
+    state: dict[int, bool] = {}  # False: being visited, True: placed
+    stack = [(producers[output.name], False) for output in graph.output if output.name in producers]
+    while stack:
+        index, expanded = stack.pop()
+        if expanded:
+            if not state.get(index):
+                state[index] = True
+                order.append(index)
+            continue
+        if index in state:
+            continue
+        state[index] = False
+        stack.append((index, True))
+        stack.extend((producers[name], False) for name in graph.node[index].input if name in producers
+                     and producers[name] not in state)
+    nodes = [graph.node[index] for index in order]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    used = {name for node in graph.node for name in node.input}
+    initializers = [init for init in graph.initializer if init.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(initializers)
 
 
 def foreground_share(mask: np.ndarray) -> float:

@@ -11,5 +11,8 @@ from .steps import (
     prepare,
     stored_crop,
 )
+from .services import warm_up_models
+from .signals import ingest_drained
 
-__all__ = ["WORKING_SIZE", "PermanentFailure", "crop_for", "cut_out", "decode", "prepare", "stored_crop"]
+__all__ = ["WORKING_SIZE", "PermanentFailure", "crop_for", "cut_out", "decode", "ingest_drained", "prepare",
+           "stored_crop", "warm_up_models"]

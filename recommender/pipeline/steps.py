@@ -45,15 +45,30 @@ def decode(image: ItemImage, size: int = WORKING_SIZE) -> Image.Image:
 def cut_out(rgb: Image.Image, collection_id: int, image_id: int | None = None) -> tuple[np.ndarray, float, bool]:
     """The background mask, the subject's share of the image, and whether the mask looks wrong
     next to the collection's other masks. Raises ``BackgroundModelMissing``."""
-    from ml.background import flag_suspect_masks, foreground_share, remove_background
+    mask, share = mask_of(rgb)
+    return mask, share, mask_suspect(share, collection_shares(collection_id, image_id))
 
-    mask = remove_background(rgb, model=settings.STYLESITE_BACKGROUND_MODEL)
-    share = foreground_share(mask)
-    others = list(
+
+def mask_of(rgb: Image.Image) -> tuple[np.ndarray, float]:
+    """The background mask and the subject's share (no database access: safe in a decode thread)."""
+    from ml.background import foreground_share, remove_background
+
+    mask = remove_background(rgb, model=settings.STYLESITE_BACKGROUND_MODEL, size=settings.STYLESITE_BACKGROUND_SIZE)
+    return mask, foreground_share(mask)
+
+
+def collection_shares(collection_id: int, exclude_id: int | None = None) -> list[float]:
+    """The subject shares of the collection's other cut-outs, against which a new mask is checked."""
+    return list(
         ItemImage.objects.filter(collection_id=collection_id, foreground_share__isnull=False)
-        .exclude(pk=image_id).values_list("foreground_share", flat=True)
+        .exclude(pk=exclude_id).values_list("foreground_share", flat=True)
     )
-    return mask, share, flag_suspect_masks(others + [share])[-1]
+
+
+def mask_suspect(share: float, others: list[float]) -> bool:
+    from ml.background import flag_suspect_masks
+
+    return flag_suspect_masks(others + [share])[-1]
 
 
 def prepare(image: ItemImage, decoded: Image.Image, input_size: int) -> Prepared:

@@ -9,7 +9,8 @@ from django.db import DatabaseError, InterfaceError, OperationalError
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
-from catalog.services import image_fail, image_release, images_requeue_stuck
+from catalog.models import ItemImage
+from catalog.services import image_claim, image_fail, image_release, images_claim_more, images_requeue_stuck
 
 from . import services
 
@@ -21,18 +22,55 @@ SWEEP_BATCH = 10_000
 
 @shared_task(bind=True, max_retries=5, acks_late=True)
 def process_image_task(self, image_id: int) -> str:
+    """Process ``image_id`` and, in the same batch, up to ``STYLESITE_PIPELINE_BATCH`` - 1 other
+    pending images (their own tasks then find them done and skip). Returns ``image_id``'s outcome.
+
+    Claims carry this task's id, so a redelivery after the worker died resumes them at once.
+    """
+    token = self.request.id or ""
+    claimed: list[ItemImage] = []
     try:
-        return services.image_process(image_id)
+        own = image_claim(image_id, token)
+        more = settings.STYLESITE_PIPELINE_BATCH - (1 if own else 0)
+        claimed = ([own] if own else []) + images_claim_more(token, more, exclude=image_id)
+        outcomes = services.images_process(claimed, cut_out=False)
     except TRANSIENT as exc:
-        image_release(image_id)
+        for image in claimed:
+            image_release(image.pk)
         raise self.retry(exc=exc, countdown=min(300, 5 * 2 ** self.request.retries))
     except DatabaseError:
         raise
     except Exception as exc:
-        # An unexpected error: fail the image with a reason rather than loop on it.
-        log.exception("image %s failed in the pipeline", image_id)
-        image_fail(image_id, f"internal error: {type(exc).__name__}: {exc}")
-        return "failed"
+        # An unexpected error: fail the batch's images with a reason rather than loop on them.
+        log.exception("images %s failed in the pipeline", [image.pk for image in claimed])
+        unfinished = ItemImage.objects.filter(pk__in=[image.pk for image in claimed],
+                                              status=ItemImage.Status.PROCESSING, claimed_by=token)
+        failed = list(unfinished.values_list("pk", flat=True))  # images of earlier batches stay ready
+        for unfinished_id in failed:
+            image_fail(unfinished_id, f"internal error: {type(exc).__name__}: {exc}")
+        return "failed" if image_id in failed else "ready" if own else "skipped"
+    refine_enqueue([image.pk for image in claimed
+                    if outcomes.get(image.pk) == "ready" and image.collection.remove_background])
+    services.drained_collections_announce({image.collection_id for image in claimed})
+    return outcomes.get(image_id, "skipped")
+
+
+@shared_task(bind=True, max_retries=5, acks_late=True)
+def refine_image_task(self, image_id: int) -> str:
+    """Pass 2 (on ``STYLESITE_REFINE_QUEUE``): cut out, check the mask, re-embed, mark refined."""
+    try:
+        return services.image_refine(image_id, self.request.id or "")
+    except TRANSIENT as exc:  # the retry keeps this task's id, so it resumes its own claim
+        raise self.retry(exc=exc, countdown=min(300, 5 * 2 ** self.request.retries))
+
+
+def refine_enqueue(image_ids: list[int]) -> None:
+    """Queue pass 2 for images embedded uncut; the sweep re-queues any the broker lost."""
+    for image_id in image_ids:
+        try:
+            refine_image_task.apply_async((image_id,), queue=settings.STYLESITE_REFINE_QUEUE)
+        except Exception:
+            log.warning("could not queue the refinement of image %s; the sweep will retry", image_id, exc_info=True)
 
 
 def image_enqueue(image_id: int) -> None:
@@ -44,10 +82,10 @@ def image_enqueue(image_id: int) -> None:
         log.warning("could not queue image %s; the sweep will retry", image_id, exc_info=True)
 
 
-def _queue_length() -> int:
+def _queue_length(queue: str | None = None) -> int:
     import redis
 
-    return int(redis.Redis.from_url(settings.CELERY_BROKER_URL).llen(settings.CELERY_TASK_DEFAULT_QUEUE))
+    return int(redis.Redis.from_url(settings.CELERY_BROKER_URL).llen(queue or settings.CELERY_TASK_DEFAULT_QUEUE))
 
 
 @shared_task
@@ -60,4 +98,7 @@ def sweep_stuck_images_task() -> int:
     ids = images_requeue_stuck(processing_only=_queue_length() > 0, limit=SWEEP_BATCH)
     for image_id in ids:
         process_image_task.delay(image_id)
+    if not _queue_length(settings.STYLESITE_REFINE_QUEUE):
+        refine_enqueue(list(ItemImage.objects.filter(status=ItemImage.Status.READY, refined=False, error="")
+                            .values_list("pk", flat=True)[:SWEEP_BATCH]))
     return len(ids)

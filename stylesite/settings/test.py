@@ -12,8 +12,11 @@ _RUN = os.environ.get("STYLESITE_TEST_RUN", str(os.getpid()))
 DEBUG = False
 SECRET_KEY = "test-only"
 DATABASES["default"]["TEST"] = {"NAME": f"test_stylesite_{_RUN}"}
-DATABASES["default"]["CONN_MAX_AGE"] = 0
+# Tests run in one process against a throwaway database: no pool (the served stack's pool is
+# exercised by tests/test_serving.py through gunicorn).
+DATABASES["default"].get("OPTIONS", {}).pop("pool", None)
 CELERY_TASK_DEFAULT_QUEUE = f"test-{_RUN}"
+STYLESITE_REFINE_QUEUE = f"test-{_RUN}-refine"
 CACHES["default"]["KEY_PREFIX"] = f"test-{_RUN}"
 STATIC_ROOT = None  # static files come from the source folders (WHITENOISE_USE_FINDERS)
 MEDIA_ROOT = VAR_DIR / "test-media" / _RUN

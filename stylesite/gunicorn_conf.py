@@ -1,0 +1,25 @@
+"""gunicorn's configuration for the web process (``Procfile``, ``docker/Dockerfile``).
+
+Threads (gthread) share one pool of database connections per worker process, sized to the
+threads in the settings (``STYLESITE_WEB_THREADS``), so the number of Postgres connections is
+bounded by ``workers × threads`` however many clients connect.
+"""
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "stylesite.settings.base")
+
+from django.conf import settings  # noqa: E402  (needs DJANGO_SETTINGS_MODULE first)
+
+bind = os.environ.get("STYLESITE_WEB_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "gthread"
+threads = settings.STYLESITE_WEB_THREADS
+timeout = 60
+accesslog = os.environ.get("STYLESITE_WEB_ACCESS_LOG") or None
+
+
+def post_worker_init(worker) -> None:
+    """Load the embedding and background models before the worker takes its first request."""
+    from recommender.pipeline import warm_up_models
+
+    warm_up_models()

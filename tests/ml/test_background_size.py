@@ -1,0 +1,65 @@
+"""ISNet at a working size below 1024²: the rewritten, resolution-free graph (no Django)."""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from ml.background import BackgroundModelMissing, get_session, model_file, remove_background, \
+    resolution_free_model
+
+CLOTHING = Path(os.environ.get("STYLESITE_SHARED_DIR", Path(__file__).resolve().parents[3] / "shared")) \
+    / "data" / "clothing-small" / "validation"
+MODEL = "isnet-general-use"
+
+
+@pytest.fixture(scope="module")
+def rewritten(tmp_path_factory) -> Path:
+    cache = tmp_path_factory.mktemp("model-cache")
+    previous = os.environ.get("STYLESITE_MODEL_CACHE")
+    os.environ["STYLESITE_MODEL_CACHE"] = str(cache)
+    try:
+        yield resolution_free_model(Path(model_file(MODEL)))
+    finally:
+        if previous is None:
+            os.environ.pop("STYLESITE_MODEL_CACHE")
+        else:
+            os.environ["STYLESITE_MODEL_CACHE"] = previous
+
+
+def test_the_rewritten_model_is_written_once_keyed_by_the_source_hash(rewritten, monkeypatch):
+    with open(model_file(MODEL), "rb") as handle:
+        digest = hashlib.file_digest(handle, "sha256").hexdigest()
+    assert rewritten.name.endswith(f"-{digest[:16]}.onnx")
+    written = rewritten.stat().st_mtime_ns
+    monkeypatch.setenv("STYLESITE_MODEL_CACHE", str(rewritten.parent))
+    assert resolution_free_model(Path(model_file(MODEL))) == rewritten
+    assert rewritten.stat().st_mtime_ns == written
+    assert not list(rewritten.parent.glob("*.partial"))
+
+
+def test_its_input_height_and_width_are_free(rewritten):
+    import onnx
+
+    dims = onnx.load(str(rewritten), load_external_data=False).graph.input[0].type.tensor_type.shape.dim
+    assert [dim.dim_param or dim.dim_value for dim in dims] == [1, 3, "height", "width"]
+    assert not [node for node in onnx.load(str(rewritten)).graph.node if node.op_type == "Shape"]
+
+
+def test_a_smaller_working_size_gives_the_mask_of_the_native_size(rewritten, monkeypatch):
+    monkeypatch.setenv("STYLESITE_MODEL_CACHE", str(rewritten.parent))
+    photo = Image.open(sorted((CLOTHING / "dress").glob("*.jpg"))[0]).convert("RGB")
+    photo.thumbnail((400, 400))
+    native = remove_background(photo, MODEL) > 0.5
+    small = remove_background(photo, MODEL, size=512) > 0.5
+    assert small.shape == native.shape == (photo.height, photo.width)
+    assert (small & native).sum() / (small | native).sum() >= 0.9
+    assert get_session(MODEL, 512) is get_session(MODEL, 512)
+
+
+def test_a_model_the_rewrite_does_not_know_runs_only_at_its_native_size():
+    with pytest.raises(BackgroundModelMissing, match="only at its native size"):
+        get_session("u2net", 512)

@@ -1,0 +1,115 @@
+"""The served stack (issue 11, F1): gunicorn as the Procfile starts it, against this run's test database.
+
+``runserver`` with ``CONN_MAX_AGE=60`` kept one Postgres connection per finished request thread and
+ran Postgres out of connections after a few hundred requests. Served as in production, each web
+worker borrows from a pool of at most ``STYLESITE_DB_POOL_SIZE`` connections.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[1]
+WEB_WORKERS = 2
+REQUESTS = 400
+CLIENTS = 16  # more concurrent clients than the server has threads
+
+
+def _procfile_command(name: str) -> str:
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.startswith(f"{name}:"):
+            return line.split(":", 1)[1].strip()
+    raise AssertionError(f"no {name!r} process in the Procfile")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _test_database_url() -> str:
+    """DATABASE_URL with the database name swapped for this run's test database."""
+    parts = urlsplit(os.environ["DATABASE_URL"])
+    return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
+
+
+def _connections() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                       [connection.settings_dict["NAME"]])
+        return cursor.fetchone()[0]
+
+
+def _get(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            response.read()
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+@pytest.fixture
+def served(transactional_db):
+    """The Procfile's web process on a free loopback port; yields its base URL."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "stylesite.settings.base",
+        "DJANGO_DEBUG": "false",
+        "DATABASE_URL": _test_database_url(),
+        "STYLESITE_WEB_BIND": f"127.0.0.1:{port}",
+        "WEB_CONCURRENCY": str(WEB_WORKERS),
+        "STYLESITE_MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "STYLESITE_CACHE_PREFIX": settings.CACHES["default"]["KEY_PREFIX"],
+    }
+    process = subprocess.Popen(["bash", "-c", f"exec {_procfile_command('web')}"], cwd=ROOT, env=env,
+                               start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):  # up to a minute for the workers to load the models
+            if process.poll() is not None:
+                raise AssertionError(f"gunicorn exited: {process.stderr.read().decode()[-2000:]}")
+            try:
+                _get(base + "/static/styles/styles.css")
+                break
+            except OSError:
+                time.sleep(0.25)
+        yield base
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def test_a_few_hundred_requests_keep_postgres_connections_bounded(served, make_item):
+    items = [make_item(label=f"label{i % 3}") for i in range(6)]
+    paths = ["/", "/api/items/", "/static/styles/styles.css",
+             *(f"/items/{item.pk}/" for item in items), *(f"/api/items/{item.pk}/" for item in items)]
+    bound = WEB_WORKERS * settings.STYLESITE_DB_POOL_SIZE
+    statuses: list[int] = []
+    peak = 0
+    with ThreadPoolExecutor(CLIENTS) as clients:
+        for start in range(0, REQUESTS, 40):
+            urls = [served + paths[i % len(paths)] for i in range(start, start + 40)]
+            statuses += list(clients.map(_get, urls))
+            peak = max(peak, _connections())
+    assert statuses == [200] * REQUESTS
+    assert 1 <= peak <= bound
+    assert _connections() <= bound
