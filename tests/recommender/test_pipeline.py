@@ -129,6 +129,11 @@ def test_end_to_end_through_the_worker_and_the_sweep(worker, make_item, wait_for
         wait_for(lambda image=image: ready(image), what="the pipeline")
         assert Embedding.objects.filter(image=image).count() == 1
 
+    # A batch took both images, so the second image's own task is still queued. One more task for it
+    # comes back once that one was consumed (one worker, first in first out): nothing else can claim
+    # the image we are about to leave stuck.
+    assert process_image_task.delay(images[1].pk).get(timeout=30) == "skipped"
+
     # A worker killed mid-task leaves the image in processing; the sweep re-queues it.
     stuck = images[1]
     ItemImage.objects.filter(pk=stuck.pk).update(

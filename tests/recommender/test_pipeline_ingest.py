@@ -110,7 +110,7 @@ def refine_queue(settings):
 
 
 def photo_item(make_item, collection, label: str = "dress"):
-    from tests.conftest import clothing_photos
+    from tests.photos import clothing_photos
 
     return make_item(label=label, data=clothing_photos(label, 1, "validation")[0].read_bytes(), target=collection)
 
