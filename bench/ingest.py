@@ -30,7 +30,13 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ml import background, embedders  # noqa: E402
-from ml.images import composite_on_white, decode_image, encode_png_fast, encode_webp, subject_crop  # noqa: E402
+from ml.images import (  # noqa: E402
+    composite_on_white,
+    decode_image,
+    encode_png_fast,
+    encode_webp,
+    subject_crop,
+)
 
 SHARED = Path(os.environ.get("STYLESITE_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
 MAX_PIXELS = 40_000_000
@@ -158,13 +164,12 @@ def pipeline_end_to_end(n_plain: int, n_bg: int) -> None:
 
     django.setup()
     from django.conf import settings
-    from django.db import connection
-
-    from catalog.models import ItemImage
-    from django.db import transaction
+    from django.db import connection, transaction
     from django.db.models import Q
 
-    from catalog.services import ItemFields, collection_create, image_mark_pending, item_create_with_image
+    from catalog.lifecycle import image_mark_pending
+    from catalog.models import ItemImage
+    from catalog.services import ItemFields, collection_create, item_create_with_image
     from stylesite.celery import app
 
     old_name = connection.settings_dict["NAME"]

@@ -42,7 +42,8 @@ from django.utils import timezone  # noqa: E402
 
 from catalog.models import Collection, Item, ItemImage  # noqa: E402
 from catalog.services import collection_create  # noqa: E402
-from recommender.embeddings import active_model  # noqa: E402
+from recommender.embeddings import active_model, active_model_or_none  # noqa: E402
+from recommender.embeddings.services import hnsw_index_ensure  # noqa: E402
 from recommender.models import ActiveEmbeddingModel, Embedding, EmbeddingModel  # noqa: E402
 from recommender.models.embeddings import NearestFilters  # noqa: E402
 
@@ -65,11 +66,9 @@ def pick_collection(slug: str, remove_background: bool | None = None) -> Collect
     candidates = Collection.objects.exclude(slug=BENCH_SLUG)
     if remove_background is not None:
         candidates = candidates.filter(remove_background=remove_background)
-    best = max(candidates, key=lambda c: Embedding.objects.filter(item__collection=c, model=active_model(c)).count(),
-               default=None)
-    if best is None or not Embedding.objects.filter(item__collection=best, model=active_model(best)).exists():
-        return None
-    return best
+    counts = {c: Embedding.objects.filter(item__collection=c, model=active_model_or_none(c)).count() for c in candidates}
+    best = max(counts, key=counts.get, default=None)
+    return best if best is not None and counts[best] else None
 
 
 def real_catalogue(source: Collection) -> tuple[np.ndarray, list[str], list[str], list[str]]:
@@ -155,9 +154,7 @@ def build_index(model: EmbeddingModel) -> float:
     with connection.cursor() as cursor:
         cursor.execute(f"DROP INDEX IF EXISTS {model.index_name}")
         cursor.execute("SET maintenance_work_mem = '1GB'")
-        cursor.execute(
-            f"CREATE INDEX {model.index_name} ON recommender_embedding "
-            f"USING hnsw ((vector::halfvec({model.dimension})) halfvec_cosine_ops) WHERE model_id = {model.pk}")
+        hnsw_index_ensure(model)  # timed: the same build the ensure step runs
         cursor.execute("ANALYZE recommender_embedding")
         cursor.execute("ANALYZE catalog_item")
     return time.perf_counter() - started

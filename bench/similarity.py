@@ -20,7 +20,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ml import similarity  # noqa: E402
+from ml import metrics, similarity  # noqa: E402
 from ml.vectors import l2_normalise  # noqa: E402
 
 SPLITS = ("train", "validation", "test")
@@ -88,9 +88,9 @@ def main() -> None:
     vf, tf = load(args.cache, "validation", "xflip"), load(args.cache, "train", "xflip")
     print("\nFlip TTA on validation (P@10):")
     for name, space in (("raw", lambda x: l2_normalise(x)), ("blended", head.serve)):
-        plain = similarity.top_k(space(vx), space(tx), 10)
-        tta = similarity.top_k(space(vx + vf), space(tx + tf), 10)
-        p, q = (similarity.retrieval_scores(n, vy, ty)["p@10"] for n in (plain, tta))
+        plain = metrics.top_k(space(vx), space(tx), 10)
+        tta = metrics.top_k(space(vx + vf), space(tx + tf), 10)
+        p, q = (metrics.retrieval_scores(n, vy, ty)["p@10"] for n in (plain, tta))
         print(f"  {name:8} {p:.3f} -> {q:.3f} ({q - p:+.3f}; kept only at +0.010)")
 
 

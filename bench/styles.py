@@ -36,8 +36,8 @@ from django.core.management import call_command  # noqa: E402
 
 from catalog.models import Collection  # noqa: E402
 from recommender.embeddings import collection_vectors  # noqa: E402
-from recommender.styles.curation import classifier_run  # noqa: E402
 from recommender.styles.clustering import clustering_run  # noqa: E402
+from recommender.styles.curation import classifier_run  # noqa: E402
 
 
 def main() -> int:

@@ -7,9 +7,10 @@ from django.utils.html import format_html, format_html_join
 
 from stylesite.exceptions import InvalidInput
 
+from .lifecycle import image_mark_pending
 from .models import Collection, ImportJob, ImportRow, Item, ItemImage
 from .selectors import image_progress
-from .services import image_mark_pending, import_files_check, import_job_create
+from .services import import_files_check, import_job_create
 
 
 def _thumb(image: ItemImage | None, size: int = 64) -> str:

@@ -8,9 +8,14 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from .lifecycle import image_mark_pending
 from .models import Collection, Item
-from .selectors import collection_by_slug, collection_stats, filter_items, image_progress
-from .services import image_mark_pending
+from .selectors import (
+    collection_by_slug,
+    collection_stats,
+    filter_items,
+    image_progress,
+)
 
 # Query parameters that make the home page a filtered listing (and drop its lead header).
 LISTING_PARAMS = ("collection", "label", "gender", "split", "category", "q", "page")

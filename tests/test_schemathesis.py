@@ -14,7 +14,11 @@ import uuid
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import content_type_conformance, not_a_server_error, response_schema_conformance
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+)
 
 EXAMPLES = int(os.environ.get("STYLESITE_FUZZ_EXAMPLES", "5"))
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]

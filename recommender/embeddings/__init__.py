@@ -9,7 +9,8 @@ from .selectors import (
     active_model_or_none,
     as_array,
     collection_matrix,
-    collection_vectors, matrix_key,
+    collection_vectors,
+    matrix_key,
 )
 from .services import (
     active_model_switch,

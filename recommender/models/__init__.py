@@ -1,11 +1,30 @@
 """Recommender models, one module per area; every model is re-exported here for Django."""
-from .embeddings import ActiveEmbeddingModel, Embedding, EmbeddingModel, EmbeddingQuerySet
-from .preferences import ItemDescriptor, PreferenceModel, PreferenceReport, ServedPredictor, VoterProfile
+from .embeddings import (
+    ActiveEmbeddingModel,
+    Embedding,
+    EmbeddingModel,
+    EmbeddingQuerySet,
+)
+from .preferences import (
+    ItemDescriptor,
+    PreferenceModel,
+    PreferenceReport,
+    ServedPredictor,
+    VoterProfile,
+)
 from .search import RetrievalReport
 from .similarity import LearnedSpace
 from .styles import (
-    CoherenceRating, CoherenceSet, ItemStyle, Mislabel, NearDuplicate, StyleClassifier,
-    StyleCluster, StyleClustering, StyleJob, StylePrediction,
+    CoherenceRating,
+    CoherenceSet,
+    ItemStyle,
+    Mislabel,
+    NearDuplicate,
+    StyleClassifier,
+    StyleCluster,
+    StyleClustering,
+    StyleJob,
+    StylePrediction,
 )
 from .votes import Vote
 

@@ -2,6 +2,8 @@
 
 Other areas may use exactly the names below (photo search reuses the steps on a query photo).
 """
+from .services import warm_up_models
+from .signals import ingest_drained
 from .steps import (
     WORKING_SIZE,
     PermanentFailure,
@@ -11,8 +13,6 @@ from .steps import (
     prepare,
     stored_crop,
 )
-from .services import warm_up_models
-from .signals import ingest_drained
 
 __all__ = ["WORKING_SIZE", "PermanentFailure", "crop_for", "cut_out", "decode", "ingest_drained", "prepare",
            "stored_crop", "warm_up_models"]

@@ -12,9 +12,7 @@ from django.conf import settings
 from django.db import transaction
 from PIL import Image
 
-from catalog.models import Collection, ItemImage
-from catalog.services import (
-    files_delete_on_commit,
+from catalog.lifecycle import (
     image_claim,
     image_claim_refine,
     image_fail,
@@ -22,6 +20,8 @@ from catalog.services import (
     image_mark_ready,
     image_refine_fail,
 )
+from catalog.models import Collection, ItemImage
+from catalog.services import files_delete_on_commit
 
 from ..embeddings import (
     collection_embedding_ensure,

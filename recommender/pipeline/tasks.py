@@ -9,8 +9,14 @@ from django.db import DatabaseError, InterfaceError, OperationalError
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
+from catalog.lifecycle import (
+    image_claim,
+    image_fail,
+    image_release,
+    images_claim_more,
+    images_requeue_stuck,
+)
 from catalog.models import ItemImage
-from catalog.services import image_claim, image_fail, image_release, images_claim_more, images_requeue_stuck
 
 from . import services
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
+from catalog.lifecycle import image_fail, image_mark_ready
 from catalog.selectors import collection_stats, reason_group
-from catalog.services import collection_create, image_fail, image_mark_ready
+from catalog.services import collection_create
 from tests.browser import chromium_or_skip
 from tests.photos import clothing_photos
 

@@ -8,8 +8,13 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from ml.background import BackgroundModelMissing, get_session, model_file, remove_background, \
-    resolution_free_model
+from ml.background import (
+    BackgroundModelMissing,
+    get_session,
+    model_file,
+    remove_background,
+    resolution_free_model,
+)
 
 CLOTHING = Path(os.environ.get("STYLESITE_SHARED_DIR", Path(__file__).resolve().parents[3] / "shared")) \
     / "data" / "clothing-small" / "validation"

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ml import embedders, similarity
+from ml import embedders, metrics, similarity
 from ml.vectors import l2_normalise
 
 CLASSES = ("a", "b", "c", "d")
@@ -38,11 +38,11 @@ def test_served_cosine_is_the_weighted_sum_of_raw_and_learned_cosines():
 def test_retrieval_measures_on_a_hand_checked_case():
     gallery = np.eye(3, dtype=np.float32)
     queries = np.array([[1.0, 0.1, 0.0], [0.0, 0.2, 1.0]], dtype=np.float32)
-    nearest = similarity.top_k(queries, gallery, 2)
+    nearest = metrics.top_k(queries, gallery, 2)
     assert nearest.tolist() == [[0, 1], [2, 1]]
-    scores = similarity.retrieval_scores(nearest, ["x", "y"], ["x", "y", "x"], ks=(1, 2))
+    scores = metrics.retrieval_scores(nearest, ["x", "y"], ["x", "y", "x"], ks=(1, 2))
     assert scores == {"p@1": 0.5, "r@1": 0.25, "map@1": 0.5, "p@2": 0.5, "r@2": 0.75, "map@2": 0.5}
-    assert similarity.overlap_at_k(nearest, np.array([[1, 0], [0, 2]]), k=2) == 0.75
+    assert metrics.overlap_at_k(nearest, np.array([[1, 0], [0, 2]]), k=2) == 0.75
 
 
 def test_fit_head_beats_raw_on_validation_and_keeps_overlap_with_raw():

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
+from catalog.lifecycle import image_fail, image_mark_ready
 from catalog.models import ItemImage
-from catalog.services import collection_create, image_fail, image_mark_ready
+from catalog.services import collection_create
 from recommender.pipeline.services import image_process
 from tests.browser import chromium_or_skip
 from tests.photos import clothing_photos

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from catalog.lifecycle import image_claim, images_claim_more
 from catalog.models import ItemImage
-from catalog.services import image_claim, images_claim_more
 from recommender.models import Embedding, StyleJob
 from recommender.pipeline.services import image_process
 from recommender.pipeline.tasks import process_image_task

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from catalog.lifecycle import image_fail
 from catalog.models import ItemImage
-from catalog.services import image_fail
 from recommender.pipeline.services import image_process
 
 

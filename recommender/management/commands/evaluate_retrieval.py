@@ -115,7 +115,11 @@ class Command(BaseCommand):
 
     def _spaces(self, collection: Collection) -> None:
         from ml.similarity import evaluation_rows, evaluation_table
-        from recommender.styles.similarity import base_vectors, head_load, labelled_split
+        from recommender.styles.similarity import (
+            base_vectors,
+            head_load,
+            labelled_split,
+        )
 
         space = LearnedSpace.objects.select_related("base_model").filter(collection=collection).first()
         if space is None:

@@ -4,8 +4,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from catalog.models import Collection
 from recommender.models import StyleJob
-from recommender.styles.selectors import classifier_of
 from recommender.styles.jobs import style_job_run
+from recommender.styles.selectors import classifier_of
 
 
 class Command(BaseCommand):
