@@ -75,7 +75,11 @@ def staff_client(api_client, staff_user):
 
 # --- Done when: the client script -------------------------------------------------------------
 
-def test_a_client_uploads_20_photos_waits_finds_look_alikes_and_deletes_5(empty_queue, worker, staff_client):
+def test_a_client_uploads_20_photos_waits_finds_look_alikes_and_deletes_5(empty_queue, transactional_db,
+                                                                         celery_session_app, staff_client):
+    from celery.contrib.testing.worker import start_worker
+    from django.conf import settings
+
     created = staff_client.post("/api/collections/", {"name": "Shop", "slug": "shop", "kind": "fashion",
                                                       "remove_background": False}, format="json")
     assert created.status_code == 201, created.content
@@ -103,8 +107,11 @@ def test_a_client_uploads_20_photos_waits_finds_look_alikes_and_deletes_5(empty_
             assert image.json()["item"] == item_id and image.json()["status"] == "pending"
             item_ids.append(item_id)
 
-    progress = poll(lambda: staff_client.get(f"/api/collections/{collection_id}/progress/").json(),
-                    lambda body: body["ready"] + body["failed"] == 20)
+    # The worker starts only now, so every upload above answered while its image was still queued.
+    with start_worker(celery_session_app, pool="solo", perform_ping_check=False,
+                      queues=[settings.CELERY_TASK_DEFAULT_QUEUE], shutdown_timeout=30):
+        progress = poll(lambda: staff_client.get(f"/api/collections/{collection_id}/progress/").json(),
+                        lambda body: body["ready"] + body["failed"] == 20)
     assert progress["ready"] == 20 and progress["failed"] == 0, progress
 
     similar = staff_client.get(f"/api/items/{item_ids[0]}/similar/", {"k": 5})
