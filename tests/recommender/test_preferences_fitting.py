@@ -79,3 +79,15 @@ def test_votes_reach_the_model_through_a_real_worker(visitor, collection, worker
         vote_upsert(visitor, item.pk, "like")
     wait_for(lambda: PreferenceModel.objects.get(collection=collection).votes == 3, what="the refit")
     assert len(selectors.feed(visitor, collection, 5)) == 5
+
+
+@pytest.mark.django_db
+def test_a_drained_ingest_queues_the_first_fit(collection, monkeypatch, django_capture_on_commit_callbacks):
+    from catalog.models import ItemImage
+    from recommender.pipeline import ingest_drained
+
+    queued: list[int] = []
+    monkeypatch.setattr(tasks.preference_model_fit_task, "delay", queued.append)
+    with django_capture_on_commit_callbacks(execute=True):
+        ingest_drained.send(sender=ItemImage, collection_id=collection.pk)
+    assert queued == [collection.pk]
