@@ -2,10 +2,16 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from django.test import Client
+    from playwright.sync_api import Browser, Page
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -26,3 +32,37 @@ def chromium_or_skip(path: str | None = None, environ: Mapping[str, str] = os.en
     if in_ci(environ):
         pytest.fail(f"{message}; CI must run the browser tests", pytrace=False)
     pytest.skip(message)
+
+
+# The two widths every page is checked at: a laptop and a phone.
+VIEWPORTS = (("laptop", {"width": 1280, "height": 900}), ("phone", {"width": 390, "height": 844}))
+
+
+@contextmanager
+def chromium_browser() -> Iterator[Browser]:
+    """Headless Chromium for one test, closed afterwards. Call it in the test body: under CI a
+    missing browser then fails the test (``chromium_or_skip``)."""
+    path = chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=path, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def page_at(browser: Browser, viewport: dict[str, int], *, live_server_url: str,
+            session: Client | None = None) -> tuple[Page, list[str]]:
+    """A new page at ``viewport``, signed in as the test ``session`` when given, and the list that
+    collects its uncaught script errors (a test asserts it stays empty)."""
+    context = browser.new_context(viewport=viewport)
+    if session is not None:
+        context.add_cookies([{"name": "sessionid", "value": session.cookies["sessionid"].value,
+                              "url": live_server_url}])
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return page, errors

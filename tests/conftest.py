@@ -6,6 +6,7 @@ Factories and helpers that test modules import live in ``tests/factories.py`` (r
 from __future__ import annotations
 
 import itertools
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -119,3 +120,11 @@ def worker(transactional_db, celery_session_app):
     with start_worker(celery_session_app, pool="solo", perform_ping_check=False,
                       queues=[settings.CELERY_TASK_DEFAULT_QUEUE], shutdown_timeout=30) as w:
         yield w
+
+
+@pytest.fixture
+def shots(tmp_path) -> Path:
+    """Where screenshots go: ``STYLESITE_SCREENSHOT_DIR`` when set (to look at them), else a temporary dir."""
+    out = Path(os.environ.get("STYLESITE_SCREENSHOT_DIR") or tmp_path)
+    out.mkdir(parents=True, exist_ok=True)
+    return out

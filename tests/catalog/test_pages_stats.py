@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import io
-import os
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -11,7 +9,7 @@ from django.core.management import call_command
 from catalog.lifecycle import image_fail, image_mark_ready
 from catalog.selectors import collection_stats, reason_group
 from catalog.services import collection_create
-from tests.browser import chromium_or_skip
+from tests.browser import VIEWPORTS, chromium_browser, page_at
 from tests.photos import clothing_photos
 
 
@@ -150,20 +148,10 @@ def test_command_rejects_an_unknown_collection():
         call_command("catalog_stats", "--collection", "nope", stdout=io.StringIO())
 
 
-@pytest.fixture
-def shots(tmp_path) -> Path:
-    """Where screenshots go: ``STYLESITE_SCREENSHOT_DIR`` when set (to look at them), else a temporary dir."""
-    out = Path(os.environ.get("STYLESITE_SCREENSHOT_DIR") or tmp_path)
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
 
 @pytest.mark.browser
 def test_stats_page_in_chromium_at_laptop_and_phone_width(live_server, transactional_db, make_item, monkeypatch,
                                                          visitor, staff_user, shots):
-    chromium = chromium_or_skip()  # fails under CI when the browser is missing
-    from playwright.sync_api import sync_playwright
-
     from recommender.preferences.services import vote_upsert
 
     for label, n in (("dress", 6), ("pants", 4), ("shoes", 2)):
@@ -178,27 +166,20 @@ def test_stats_page_in_chromium_at_laptop_and_phone_width(live_server, transacti
     fail(make_item("hat"), "cannot decode: broken data stream when reading image file")
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium,
-                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        try:
-            for name, viewport in (("laptop", {"width": 1280, "height": 900}), ("phone", {"width": 390, "height": 844})):
-                page = browser.new_page(viewport=viewport)
-                errors: list[str] = []
-                page.on("pageerror", lambda exc: errors.append(str(exc)))
-                page.goto(f"{live_server.url}/stats/")
-                section = page.locator("#stats-garments")
-                assert section.locator("table.pivot tbody tr").count() == 4
-                assert section.locator("table.pivot tfoot").inner_text().split() == ["Total", "7", "6", "13"]
-                bars = section.locator("figure.chart svg").first
-                assert bars.bounding_box()["width"] <= viewport["width"]
-                assert section.locator("svg rect title").first.inner_html() == "dress · Women · Train: 3"
-                assert "1 failed" in " ".join(section.locator(".pipeline-facts").inner_text().split())
-                assert section.locator(".vote-stats table tbody tr").count() == 3
-                # Nothing wider than the screen: the page never scrolls sideways.
-                assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
-                page.screenshot(path=str(shots / f"stats-{name}.png"), full_page=True)
-                assert errors == []
-                page.close()
-        finally:
-            browser.close()
+    with chromium_browser() as browser:
+        for name, viewport in VIEWPORTS:
+            page, errors = page_at(browser, viewport, live_server_url=live_server.url)
+            page.goto(f"{live_server.url}/stats/")
+            section = page.locator("#stats-garments")
+            assert section.locator("table.pivot tbody tr").count() == 4
+            assert section.locator("table.pivot tfoot").inner_text().split() == ["Total", "7", "6", "13"]
+            bars = section.locator("figure.chart svg").first
+            assert bars.bounding_box()["width"] <= viewport["width"]
+            assert section.locator("svg rect title").first.inner_html() == "dress · Women · Train: 3"
+            assert "1 failed" in " ".join(section.locator(".pipeline-facts").inner_text().split())
+            assert section.locator(".vote-stats table tbody tr").count() == 3
+            # Nothing wider than the screen: the page never scrolls sideways.
+            assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+            page.screenshot(path=str(shots / f"stats-{name}.png"), full_page=True)
+            assert errors == []
+            page.close()

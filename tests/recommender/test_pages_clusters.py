@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +11,7 @@ from catalog.models import Item, ItemImage
 from recommender.embeddings import collection_embedding_ensure, embeddings_upsert
 from recommender.models import Embedding, StyleCluster
 from recommender.styles import clustering, services
-from tests.browser import chromium_or_skip
+from tests.browser import VIEWPORTS, chromium_browser, page_at
 from tests.photos import clothing_photos
 
 DIM = 1280  # efficientnet-lite0, the collection's model
@@ -80,42 +78,27 @@ def test_cluster_page_is_titled_by_its_name(client, clustered):
     assert ", named by a curator." in client.get(f"/styles/clusters/{cluster.pk}/").content.decode()
 
 
-@pytest.fixture
-def shots(tmp_path) -> Path:
-    """Where screenshots go: ``STYLESITE_SCREENSHOT_DIR`` when set (to look at them), else a temporary dir."""
-    out = Path(os.environ.get("STYLESITE_SCREENSHOT_DIR") or tmp_path)
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
 
 @pytest.mark.browser
 def test_map_legend_and_cluster_page_in_chromium(live_server, transactional_db, collection, clustered,
                                                  monkeypatch, shots):
-    chromium = chromium_or_skip()  # fails under CI when the browser is missing
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium,
-                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        try:
-            for name, viewport in (("laptop", {"width": 1280, "height": 900}), ("phone", {"width": 390, "height": 844})):
-                page = browser.new_page(viewport=viewport)
-                errors: list[str] = []
-                page.on("pageerror", lambda exc: errors.append(str(exc)))
-                page.goto(f"{live_server.url}/styles/{collection.slug}/")
-                page.wait_for_function("() => window.Chart && Chart.getChart(document.getElementById('style-map'))")
-                legend = page.evaluate(
-                    "() => Chart.getChart(document.getElementById('style-map')).data.datasets.map(d => d.label)")
-                assert sorted(legend) == sorted(clustered)
-                page.screenshot(path=str(shots / f"map-{name}.png"), full_page=True)
-                page.goto(f"{live_server.url}/styles/clusters/{clustered['dress 60% · skirt 40%'].pk}/")
-                expect(page.locator("h1")).to_have_text("dress 60% · skirt 40%")
-                swatch = page.locator("h1 .swatch").evaluate("el => getComputedStyle(el).backgroundColor")
-                assert swatch != "rgba(0, 0, 0, 0)"  # coloured like the cluster's points on the map
-                assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
-                page.screenshot(path=str(shots / f"cluster-{name}.png"), full_page=True)
-                assert errors == []
-                page.close()
-        finally:
-            browser.close()
+    with chromium_browser() as browser:
+        for name, viewport in VIEWPORTS:
+            page, errors = page_at(browser, viewport, live_server_url=live_server.url)
+            page.goto(f"{live_server.url}/styles/{collection.slug}/")
+            page.wait_for_function("() => window.Chart && Chart.getChart(document.getElementById('style-map'))")
+            legend = page.evaluate(
+                "() => Chart.getChart(document.getElementById('style-map')).data.datasets.map(d => d.label)")
+            assert sorted(legend) == sorted(clustered)
+            page.screenshot(path=str(shots / f"map-{name}.png"), full_page=True)
+            page.goto(f"{live_server.url}/styles/clusters/{clustered['dress 60% · skirt 40%'].pk}/")
+            expect(page.locator("h1")).to_have_text("dress 60% · skirt 40%")
+            swatch = page.locator("h1 .swatch").evaluate("el => getComputedStyle(el).backgroundColor")
+            assert swatch != "rgba(0, 0, 0, 0)"  # coloured like the cluster's points on the map
+            assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+            page.screenshot(path=str(shots / f"cluster-{name}.png"), full_page=True)
+            assert errors == []
+            page.close()

@@ -1,15 +1,13 @@
 """The home that leads: three actions, "rate these" cards for signed-in users, the catalogue below."""
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import pytest
 from django.test import Client
 
 from recommender.preferences.services import vote_upsert
-from tests.browser import chromium_or_skip
+from tests.browser import VIEWPORTS, chromium_browser, page_at
 from tests.photos import clothing_photos
 
 
@@ -62,19 +60,11 @@ def test_filtered_or_paged_listing_drops_the_lead(client, make_item, visitor):
         assert '<h1 id="catalogue">' in html
 
 
-@pytest.fixture
-def shots(tmp_path) -> Path:
-    """Where screenshots go: ``STYLESITE_SCREENSHOT_DIR`` when set (to look at them), else a temporary dir."""
-    out = Path(os.environ.get("STYLESITE_SCREENSHOT_DIR") or tmp_path)
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
 
 @pytest.mark.browser
 def test_home_in_chromium_at_laptop_and_phone_width(live_server, transactional_db, make_item, visitor,
                                                     monkeypatch, shots):
-    chromium = chromium_or_skip()  # fails under CI when the browser is missing
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     for label in ("dress", "skirt", "shoes", "pants"):
         for path in clothing_photos(label, 2):
@@ -83,31 +73,21 @@ def test_home_in_chromium_at_laptop_and_phone_width(live_server, transactional_d
     signed_in.force_login(visitor)
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium,
-                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        try:
-            for name, viewport in (("laptop", {"width": 1280, "height": 900}), ("phone", {"width": 390, "height": 844})):
-                context = browser.new_context(viewport=viewport)
-                context.add_cookies([{"name": "sessionid", "value": signed_in.cookies["sessionid"].value,
-                                      "url": live_server.url}])
-                page = context.new_page()
-                errors: list[str] = []
-                page.on("pageerror", lambda exc: errors.append(str(exc)))
-                page.goto(f"{live_server.url}/")
-                actions = page.locator(".lead .action")
-                expect(actions).to_have_count(3)
-                # All three actions are on the first screen.
-                assert all(actions.nth(i).bounding_box()["y"] < viewport["height"] for i in range(3))
-                rate = page.locator("#rate-these .card")
-                expect(rate).to_have_count(4)
-                assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
-                page.screenshot(path=str(shots / f"home-{name}.png"), full_page=True)
-                page.locator(".lead .action", has_text="Find look-alikes").click()
-                expect(page).to_have_url(re.compile(r"#catalogue$"))
-                rate.first.locator(".vote-like").click()
-                expect(rate.first.locator(".vote-like")).to_have_attribute("aria-pressed", "true")
-                assert errors == []
-                context.close()
-        finally:
-            browser.close()
+    with chromium_browser() as browser:
+        for name, viewport in VIEWPORTS:
+            page, errors = page_at(browser, viewport, live_server_url=live_server.url, session=signed_in)
+            page.goto(f"{live_server.url}/")
+            actions = page.locator(".lead .action")
+            expect(actions).to_have_count(3)
+            # All three actions are on the first screen.
+            assert all(actions.nth(i).bounding_box()["y"] < viewport["height"] for i in range(3))
+            rate = page.locator("#rate-these .card")
+            expect(rate).to_have_count(4)
+            assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+            page.screenshot(path=str(shots / f"home-{name}.png"), full_page=True)
+            page.locator(".lead .action", has_text="Find look-alikes").click()
+            expect(page).to_have_url(re.compile(r"#catalogue$"))
+            rate.first.locator(".vote-like").click()
+            expect(rate.first.locator(".vote-like")).to_have_attribute("aria-pressed", "true")
+            assert errors == []
+            page.context.close()

@@ -2,9 +2,6 @@
 the staff re-process button, and which space answered the look-alikes."""
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 from django.test import Client
 
@@ -12,7 +9,7 @@ from catalog.lifecycle import image_fail, image_mark_ready
 from catalog.models import ItemImage
 from catalog.services import collection_create
 from recommender.pipeline.services import image_process
-from tests.browser import chromium_or_skip
+from tests.browser import VIEWPORTS, chromium_browser, page_at
 from tests.photos import clothing_photos
 
 
@@ -125,19 +122,11 @@ def test_reprocess_refuses_visitors_get_and_missing_csrf_and_changes_nothing(cli
     assert item.images.get().status == ItemImage.Status.FAILED
 
 
-@pytest.fixture
-def shots(tmp_path) -> Path:
-    """Where screenshots go: ``STYLESITE_SCREENSHOT_DIR`` when set (to look at them), else a temporary dir."""
-    out = Path(os.environ.get("STYLESITE_SCREENSHOT_DIR") or tmp_path)
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
 
 @pytest.mark.browser
 def test_item_page_toggle_and_reprocess_in_chromium(live_server, transactional_db, make_item, cut_collection,
                                                     staff_user, monkeypatch, shots):
-    chromium = chromium_or_skip()  # fails under CI when the browser is missing
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     items = [make_item(label, data=clothing_photos(label, 1)[0].read_bytes(), target=cut_collection)
              for label in ("dress", "skirt", "shoes")]
@@ -147,41 +136,28 @@ def test_item_page_toggle_and_reprocess_in_chromium(live_server, transactional_d
     staff.force_login(staff_user)
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium,
-                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        try:
-            for name, viewport in (("laptop", {"width": 1280, "height": 900}), ("phone", {"width": 390, "height": 844})):
-                context = browser.new_context(viewport=viewport)
-                context.add_cookies([{"name": "sessionid", "value": staff.cookies["sessionid"].value,
-                                      "url": live_server.url}])
-                page = context.new_page()
-                errors: list[str] = []
-                page.on("pageerror", lambda exc: errors.append(str(exc)))
-                page.goto(f"{live_server.url}{items[0].get_absolute_url()}")
-                original, cutout = page.locator(".compare .original"), page.locator(".compare .cutout")
-                expect(original).to_be_visible()
-                expect(cutout).to_be_visible()
-                # Side by side: the two pictures share one row.
-                assert original.bounding_box()["y"] == cutout.bounding_box()["y"]
-                expect(page.locator(".looks-like .space")).to_contain_text("efficientnet-lite0")
-                assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
-                page.screenshot(path=str(shots / f"item-{name}.png"), full_page=True)
-                page.click("label[for=view-cutout]")
-                expect(original).to_be_hidden()
-                expect(cutout).to_be_visible()
-                page.click("label[for=view-original]")
-                expect(cutout).to_be_hidden()
-                expect(original).to_be_visible()
-                assert errors == []
-                context.close()
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
-            context.add_cookies([{"name": "sessionid", "value": staff.cookies["sessionid"].value,
-                                  "url": live_server.url}])
-            page = context.new_page()
+    with chromium_browser() as browser:
+        for name, viewport in VIEWPORTS:
+            page, errors = page_at(browser, viewport, live_server_url=live_server.url, session=staff)
             page.goto(f"{live_server.url}{items[0].get_absolute_url()}")
-            page.click("form.reprocess button")
-            expect(page.locator(".messages")).to_contain_text("1 image sent back through the pipeline.")
-            expect(page.locator(".state .status")).to_have_text("Pending")
-        finally:
-            browser.close()
+            original, cutout = page.locator(".compare .original"), page.locator(".compare .cutout")
+            expect(original).to_be_visible()
+            expect(cutout).to_be_visible()
+            # Side by side: the two pictures share one row.
+            assert original.bounding_box()["y"] == cutout.bounding_box()["y"]
+            expect(page.locator(".looks-like .space")).to_contain_text("efficientnet-lite0")
+            assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+            page.screenshot(path=str(shots / f"item-{name}.png"), full_page=True)
+            page.click("label[for=view-cutout]")
+            expect(original).to_be_hidden()
+            expect(cutout).to_be_visible()
+            page.click("label[for=view-original]")
+            expect(cutout).to_be_hidden()
+            expect(original).to_be_visible()
+            assert errors == []
+            page.context.close()
+        page, _ = page_at(browser, VIEWPORTS[0][1], live_server_url=live_server.url, session=staff)
+        page.goto(f"{live_server.url}{items[0].get_absolute_url()}")
+        page.click("form.reprocess button")
+        expect(page.locator(".messages")).to_contain_text("1 image sent back through the pipeline.")
+        expect(page.locator(".state .status")).to_have_text("Pending")

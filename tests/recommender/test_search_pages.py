@@ -9,7 +9,7 @@ import pytest
 
 from recommender.embeddings import active_model_switch
 from recommender.pipeline.services import image_process
-from tests.browser import chromium_or_skip
+from tests.browser import VIEWPORTS, chromium_browser, page_at
 from tests.factories import unit_vectors, vector_model, vector_put
 from tests.photos import clothing_photos
 
@@ -54,8 +54,7 @@ def test_photo_search_page_renders_with_filters_and_the_cropper(client, collecti
 @pytest.mark.browser
 def test_upload_a_photo_and_see_results_in_chromium(live_server, transactional_db, make_item, monkeypatch,
                                                     tmp_path):
-    chromium = chromium_or_skip()  # in the body, so that under CI a missing browser is a failed test
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     for label in ("shoes", "dress"):
         for path in clothing_photos(label, 2):
@@ -66,21 +65,14 @@ def test_upload_a_photo_and_see_results_in_chromium(live_server, transactional_d
     # Playwright's sync API runs an event loop in this thread; the live server's DB work is elsewhere.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium,
-                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        try:
-            page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(f"{live_server.url}/search/")
-            page.set_input_files("#ps-file", str(photo))
-            expect(page.locator(".cropper-crop-box")).to_be_visible()
-            page.click("#ps-submit")
-            cards = page.locator("#ps-results .card")
-            expect(cards).to_have_count(4, timeout=20_000)
-            expect(page.locator("#ps-cutout")).to_have_attribute("src", re.compile(r"^data:image/webp;base64,"))
-            assert "shoes" in cards.first.inner_text()
-            assert errors == []
-        finally:
-            browser.close()
+    with chromium_browser() as browser:  # in the body, so that under CI a missing browser fails the test
+        page, errors = page_at(browser, VIEWPORTS[1][1], live_server_url=live_server.url)  # a phone
+        page.goto(f"{live_server.url}/search/")
+        page.set_input_files("#ps-file", str(photo))
+        expect(page.locator(".cropper-crop-box")).to_be_visible()
+        page.click("#ps-submit")
+        cards = page.locator("#ps-results .card")
+        expect(cards).to_have_count(4, timeout=20_000)
+        expect(page.locator("#ps-cutout")).to_have_attribute("src", re.compile(r"^data:image/webp;base64,"))
+        assert "shoes" in cards.first.inner_text()
+        assert errors == []
