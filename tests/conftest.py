@@ -16,7 +16,7 @@ import pytest
 from django.conf import settings
 
 from tests.factories import UserFactory
-from tests.photos import image_bytes
+from tests.photos import clothing_photos, image_bytes
 
 
 @pytest.fixture(autouse=True)
@@ -128,3 +128,19 @@ def shots(tmp_path) -> Path:
     out = Path(os.environ.get("STYLESITE_SCREENSHOT_DIR") or tmp_path)
     out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+@pytest.fixture
+def processed_photo_items(make_item):
+    """``make(labels, {split: n})``: items from that many real demo photos per label and split, each
+    run through the real pipeline (ready, with a vector)."""
+    from recommender.pipeline.services import image_process
+
+    def make(labels, per_split: dict[str, int]) -> list:
+        items = [make_item(label=label, split=split, data=path.read_bytes())
+                 for label in labels for split, n in per_split.items() for path in clothing_photos(label, n, split)]
+        for item in items:
+            assert image_process(item.images.get().pk) == "ready"
+        return items
+
+    return make

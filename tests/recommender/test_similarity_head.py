@@ -25,15 +25,8 @@ PER_SPLIT = {"train": 6, "validation": 2, "test": 2}
 
 
 @pytest.fixture
-def demo_items(make_item):
-    items = []
-    for label in LABELS:
-        for split, n in PER_SPLIT.items():
-            for path in clothing_photos(label, n, split):
-                items.append(make_item(label=label, split=split, data=path.read_bytes()))
-    for item in items:
-        assert image_process(item.images.get().pk) == "ready"
-    return items
+def demo_items(processed_photo_items):
+    return processed_photo_items(LABELS, PER_SPLIT)
 
 
 def _forget_head_models() -> None:

@@ -10,25 +10,16 @@ from django.urls import reverse
 from catalog.models import Item
 from catalog.services import item_relabel
 from recommender.models import StyleClassifier, StylePrediction
-from recommender.pipeline.services import image_process
 from recommender.styles import curation
 from recommender.styles.selectors import style_guess_for_vector
-from tests.photos import clothing_photos
 
 LABELS = ("dress", "hat", "pants", "shoes")
 PER_SPLIT = {"train": 8, "validation": 3, "test": 4}
 
 
 @pytest.fixture
-def demo_items(make_item):
-    items = []
-    for label in LABELS:
-        for split, n in PER_SPLIT.items():
-            for path in clothing_photos(label, n, split):
-                items.append(make_item(label=label, split=split, data=path.read_bytes()))
-    for item in items:
-        assert image_process(item.images.get().pk) == "ready"
-    return items
+def demo_items(processed_photo_items):
+    return processed_photo_items(LABELS, PER_SPLIT)
 
 
 @pytest.mark.django_db
