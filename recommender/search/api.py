@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from catalog.models import Collection, Item
 from catalog.serializers import ItemSerializer
+from catalog.services import upload_check_size
 from stylesite.exceptions import InvalidInput
 from stylesite.limits import IPRateThrottle, UserOrIPRateThrottle, concurrency_slot
 from stylesite.params import parse_int
@@ -31,7 +32,7 @@ from .selectors import (
     similar_items,
     space_of,
 )
-from .services import crop_parse, query_image_embed, upload_check_size
+from .services import crop_parse, query_image_embed
 
 
 class CappedUploadHandler(FileUploadHandler):

@@ -15,6 +15,7 @@ from django.conf import settings
 from PIL import Image
 
 from catalog.models import Collection
+from catalog.services import upload_check_size
 from stylesite.exceptions import InvalidInput, NotReady
 
 from ..embeddings import active_model
@@ -51,15 +52,6 @@ def crop_parse(text: str | None) -> Crop | None:
         raise InvalidInput("crop must be four whole numbers x,y,w,h in pixels of the uploaded image")
     x, y, w, h = (int(v) for v in match.groups())
     return x, y, w, h  # ml.images.crop_box checks it against the image
-
-
-def upload_check_size(size: int) -> None:
-    """Refuse an upload over the cap before anything reads it."""
-    cap = settings.STYLESITE_UPLOAD_MAX_BYTES
-    if size > cap:
-        raise InvalidInput(f"the file is {size / 1e6:.1f} MB; photo search accepts at most {cap / 1e6:.0f} MB")
-    if size == 0:
-        raise InvalidInput("the file is empty")
 
 
 def query_image_embed(*, data: bytes, collection: Collection, crop: Crop | None = None) -> QueryImage:

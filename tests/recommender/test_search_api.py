@@ -209,7 +209,7 @@ def test_uploads_over_10_mb_are_400_before_decoding(api_client, collection):
     body = encode_multipart(BOUNDARY, {"image": io.BytesIO(b"\xff" * (10 * 1024 * 1024 + 1))})
     response = api_client.generic("POST", SEARCH, body, content_type=MULTIPART_CONTENT)
     assert response.status_code == 400
-    assert response.json()["detail"] == "the file is 10.5 MB; photo search accepts at most 10 MB"
+    assert response.json()["detail"] == "the file is 10.5 MB; images may be at most 10 MB"
     huge = api_client.post(SEARCH, {"image": io.BytesIO(b"\xff" * (30 * 1024 * 1024))}, format="multipart")
     assert huge.status_code == 400 and "at most 10 MB" in huge.json()["detail"]
 
