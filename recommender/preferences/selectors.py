@@ -14,7 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
 
 from catalog.models import Collection, Item
@@ -46,12 +48,15 @@ def fitted_preferences(collection: Collection) -> FittedPreferences:
     if model is None or not artifact_path(model.artifact).is_file():
         preference_refit_soon(collection.pk)
         raise NotReady(f"Predictions for {collection.name} are being prepared; try again in a few seconds.")
-    if model.matrix_key != key_text(matrix_key(collection)):
+    # Whether vectors changed since the fit costs a query over the collection's vectors: asked at
+    # most once per STYLESITE_PREFERENCE_RECHECK_SECONDS per collection, across all processes.
+    if cache.add(f"preferences:stale-check:{collection.pk}", 1,
+                 timeout=max(1, int(settings.STYLESITE_PREFERENCE_RECHECK_SECONDS))) \
+            and model.matrix_key != key_text(matrix_key(collection)):
         preference_refit_soon(collection.pk)
     # The row's fit time is part of the key: a refit (or a rebuilt database) never meets an old load.
     return artifact_load(("preferences", model.pk, model.version, model.fitted.isoformat()),
                          lambda: fitted_load(model))
-
 
 
 @dataclass(frozen=True)

@@ -91,3 +91,32 @@ def test_a_drained_ingest_queues_the_first_fit(collection, monkeypatch, django_c
     with django_capture_on_commit_callbacks(execute=True):
         ingest_drained.send(sender=ItemImage, collection_id=collection.pk)
     assert queued == [collection.pk]
+
+
+@pytest.mark.django_db
+def test_new_vectors_since_the_fit_queue_a_refit_once_per_recheck_window(
+        visitor, collection, monkeypatch, django_capture_on_commit_callbacks):
+    import numpy as np
+    from django.core.cache import cache
+
+    from recommender.models import ActiveEmbeddingModel
+    from tests.factories import ItemFactory, items_with_vectors
+
+    vector_catalogue(collection)
+    preference_model_fit(collection)
+    queued: list[int] = []
+    monkeypatch.setattr(tasks.preference_model_fit_task, "delay", queued.append)
+    with django_capture_on_commit_callbacks(execute=True):
+        selectors.fitted_preferences(collection)
+    assert queued == []  # nothing changed since the fit
+
+    model = ActiveEmbeddingModel.objects.get(collection=collection).model
+    items_with_vectors(model, np.eye(model.dimension)[:1], [ItemFactory.build(collection=collection)])
+    with django_capture_on_commit_callbacks(execute=True):
+        selectors.fitted_preferences(collection)
+    assert queued == []  # inside the window of the first look: the vectors are not counted again
+
+    cache.delete(f"preferences:stale-check:{collection.pk}")  # the window has passed
+    with django_capture_on_commit_callbacks(execute=True):
+        selectors.fitted_preferences(collection)
+    assert queued == [collection.pk]
