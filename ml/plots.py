@@ -123,6 +123,42 @@ def stacked_bars_svg(rows: list[tuple[str, list[int]]], series: list[str], *, ti
     return "".join(parts)
 
 
+def grouped_bars_svg(rows: list[tuple[str, list[float]]], series: list[str], *, title: str,
+                     colours: tuple[str, ...] = BAR_COLOURS, plot: int = 240, bar: int = 10) -> str:
+    """Horizontal grouped bars of scores in [0, 1]: one group per ``(name, values)`` row, one bar per
+    ``series`` entry (e.g. P@1, P@5, P@10 per space of a retrieval report), each ending with its value.
+
+    All bars share the 0–1 scale, so rows compare at a glance; a value outside it is clipped.
+    """
+    name_width = 14 + round(7.5 * max((len(name) for name, _ in rows), default=4))
+    legend_width = sum(26 + round(7.5 * len(name)) for name in series)
+    width = name_width + max(plot + 44, legend_width)
+    top = 26
+    group = len(series) * (bar + 2) + 8
+    height = top + len(rows) * group + 4
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
+             f'height="{height}" font-family="sans-serif" font-size="12" role="img" '
+             f'aria-label="{escape(title)}" class="bars">']
+    x = name_width
+    for i, name in enumerate(series):
+        parts.append(f'<rect x="{x}" y="6" width="10" height="10" fill="{colours[i % len(colours)]}"/>'
+                     f'<text x="{x + 14}" y="15">{escape(name)}</text>')
+        x += 26 + round(7.5 * len(name))
+    for r, (name, values) in enumerate(rows):
+        y0 = top + r * group
+        parts.append(f'<text x="{name_width - 6}" y="{y0 + group / 2:.1f}" text-anchor="end">{escape(name)}</text>')
+        for i, value in enumerate(values):
+            y = y0 + i * (bar + 2)
+            w = plot * min(max(float(value), 0.0), 1.0)
+            parts.append(f'<rect x="{name_width}" y="{y}" width="{max(w, 1):.1f}" height="{bar}" '
+                         f'fill="{colours[i % len(colours)]}"><title>{escape(name)} · {escape(series[i])}: '
+                         f'{value:.3f}</title></rect>'
+                         f'<text x="{name_width + w + 4:.1f}" y="{y + bar - 1}" font-size="10" '
+                         f'fill="#495057">{value:.3f}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
 def lines_svg(series: dict[str, tuple[np.ndarray, np.ndarray]], x_label: str, y_label: str,
               y_range: tuple[float, float] = (0.5, 1.0), width: int = 520, height: int = 320) -> str:
     """Line chart of ``{name: (x, y)}`` (e.g. AUC after n votes, one line per strategy), points marked

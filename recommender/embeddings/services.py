@@ -13,6 +13,7 @@ from django.db import connection, transaction
 from catalog.models import Collection
 
 from ..models import ActiveEmbeddingModel, Embedding, EmbeddingModel
+from .signals import active_model_switched
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +75,18 @@ def embeddings_ensure_all() -> None:
 
 
 def active_model_switch(collection: Collection, model: EmbeddingModel) -> None:
-    """Point the collection's searches at ``model`` in one transaction."""
+    """Point the collection's searches at ``model`` in one transaction; when that changes the model,
+    announce it after commit (``active_model_switched``) so what was built in the old space is rebuilt."""
     with transaction.atomic():
         hnsw_index_ensure(model)
+        previous = (ActiveEmbeddingModel.objects.select_for_update().filter(collection=collection)
+                    .values_list("model_id", flat=True).first())
         ActiveEmbeddingModel.objects.update_or_create(collection=collection, defaults={"model": model})
         Collection.objects.filter(pk=collection.pk).update(embedding_model=model.name)
+        if previous != model.pk:
+            transaction.on_commit(lambda: active_model_switched.send(
+                sender=ActiveEmbeddingModel, collection_id=collection.pk, model_id=model.pk,
+                previous_model_id=previous))
 
 
 def embeddings_upsert(rows: list[Embedding]) -> None:

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+
+from ml.plots import grouped_bars_svg
 
 from ..models import RetrievalReport
 
@@ -12,7 +15,7 @@ class RetrievalReportAdmin(admin.ModelAdmin):
     list_display = ["created", "collection", "background_removed", "models", "best_map", "query_splits", "seconds"]
     list_filter = ["collection", "background_removed"]
     fields = ["collection", "created", "background_removed", "query_splits", "gallery_split", "k_values",
-              "ef_search", "seconds", "metrics_table", "table"]
+              "ef_search", "seconds", "chart", "metrics_table", "table"]
     readonly_fields = fields
 
     def has_add_permission(self, request) -> bool:
@@ -30,6 +33,13 @@ class RetrievalReportAdmin(admin.ModelAdmin):
         key = f"map@{max(obj.k_values)}"
         values = [row["metrics"].get(key, 0.0) for row in obj.rows]
         return f"{max(values):.3f}" if values else "–"
+
+    @admin.display(description="Chart")
+    def chart(self, obj: RetrievalReport) -> str:
+        """Same-label precision at each k, one group of bars per row (model, or space and split)."""
+        series = [f"P@{k}" for k in obj.k_values]
+        rows = [(row["model"], [row["metrics"].get(f"precision@{k}", 0.0) for k in obj.k_values]) for row in obj.rows]
+        return mark_safe(grouped_bars_svg(rows, series, title=f"Same-label precision, {obj.collection}"))  # noqa: S308 - names escaped in ml.plots
 
     @admin.display(description="Metrics")
     def metrics_table(self, obj: RetrievalReport) -> str:

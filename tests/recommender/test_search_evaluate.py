@@ -41,6 +41,11 @@ def test_command_prints_and_saves_precision_recall_and_map(collection, make_item
     assert report.table in printed and "mAP@3" in printed and "test-vectors" in printed
     page = admin_client.get(f"/admin/recommender/retrievalreport/{report.pk}/change/").content.decode()
     assert "<th>map@3</th>" in page and "test-vectors" in page
+    # The chart: one bar per k for the one model, each labelled with its precision.
+    start = page.index('aria-label="Same-label precision')
+    chart = page[start:page.index("</svg>", start)]
+    assert chart.count("<rect") == 2 + 2  # two legend swatches (P@1, P@3) and two bars
+    assert "test-vectors · P@1: 0.500" in chart and "test-vectors · P@3: 0.500" in chart
 
 
 @pytest.mark.django_db

@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from catalog.models import Item, ItemImage
-from recommender.embeddings import collection_embedding_ensure, embeddings_upsert
+from recommender.embeddings import active_model_switch, collection_embedding_ensure, embeddings_upsert
 from recommender.models import (
     CoherenceRating,
     Embedding,
@@ -21,6 +21,7 @@ from recommender.models import (
 )
 from recommender.styles import clustering, curation, jobs, services
 from recommender.styles.selectors import mislabels
+from tests.factories import vector_model, vector_put
 
 DIM = 1280
 
@@ -328,3 +329,30 @@ def test_admin_shows_clusters_coherence_jobs_and_classifier_reports(collection, 
     assert response.status_code == 302
     cluster.refresh_from_db()
     assert cluster.name == "Evening wear" and cluster.named_by_curator
+
+
+@pytest.mark.django_db
+def test_a_switch_of_space_rebuilds_the_map_with_the_curators_parameters(collection, three_styles,
+                                                                         django_capture_on_commit_callbacks):
+    params = jobs.style_job_params("cluster", {"map_method": "pca", "k_max": 5})
+    clustering.clustering_run(collection, **params)
+    StyleJob.objects.create(collection=collection, kind="cluster", params=params, status="done")
+    old_model = StyleClustering.objects.get(collection=collection).model
+    new_model = vector_model("switch-test", 8)
+    rng = np.random.default_rng(0)
+    for item, vector in zip(three_styles, np.repeat(np.eye(8)[:3], 10, axis=0) + 0.05 * rng.normal(size=(30, 8))):
+        vector_put(new_model, item.images.get(), vector)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        active_model_switch(collection, new_model)
+
+    # One cluster job, with the curator's parameters; no classifier job (there was no classifier).
+    job = StyleJob.objects.get(status="queued")
+    assert (job.kind, job.params) == ("cluster", params)
+    assert jobs.style_job_run(job.pk) == "done"
+    rebuilt = StyleClustering.objects.get(collection=collection)
+    assert rebuilt.model == new_model != old_model and rebuilt.k == 3
+    # Switching to the model already active announces nothing, so nothing is queued again.
+    with django_capture_on_commit_callbacks(execute=True):
+        active_model_switch(collection, new_model)
+    assert not StyleJob.objects.filter(status="queued").exists()
