@@ -39,8 +39,12 @@ class Collection(models.Model):
 
 class ItemQuerySet(models.QuerySet):
     def visible(self) -> ItemQuerySet:
-        """Items a visitor may see: those with at least one image that did not fail."""
-        return self.filter(images__status__in=ItemImage.VISIBLE_STATUSES).distinct()
+        """Items a visitor may see: those with at least one image that did not fail.
+
+        A semi-join (EXISTS), not a join with DISTINCT: the page's count then needs no de-duplication
+        of every item row (about 0.4 s at 100k items; bench/load.py)."""
+        return self.filter(models.Exists(ItemImage.objects.filter(
+            item=models.OuterRef("pk"), status__in=ItemImage.VISIBLE_STATUSES)))
 
     def with_cover(self) -> ItemQuerySet:
         return self.select_related("collection").prefetch_related(

@@ -158,6 +158,13 @@ def _status_counts(images: QuerySet[ItemImage]) -> dict[str, int]:
     return counts
 
 
+def images_in_flight(collection: Collection | None = None) -> bool:
+    """Whether any image (of the collection) is pending or processing: one lookup on the status index,
+    so a page counts the pipeline's states only while it has work (a full count costs ~0.1 s at 100k)."""
+    images = ItemImage.objects.filter(status__in=[ItemImage.Status.PENDING, ItemImage.Status.PROCESSING])
+    return (images.filter(collection=collection) if collection else images).exists()
+
+
 def image_progress(collection: Collection | None = None) -> dict[str, int]:
     """Pipeline progress of a collection (or of all): images per status, plus those flagged suspect."""
     return _status_counts(ItemImage.objects.filter(collection=collection) if collection else ItemImage.objects.all())

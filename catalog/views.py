@@ -15,6 +15,7 @@ from .selectors import (
     collection_stats,
     filter_items,
     image_progress,
+    images_in_flight,
 )
 
 # Query parameters that make the home page a filtered listing (and drop its lead header).
@@ -28,7 +29,7 @@ def item_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(items, PAGE_SIZE).get_page(request.GET.get("page"))
     collection = collection_by_slug(request.GET.get("collection"))
     facets = Item.objects.filter(collection=collection) if collection else Item.objects.all()
-    progress = image_progress(collection)
+    progress = image_progress(collection) if images_in_flight(collection) else None
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "catalog/item_list.html", {
@@ -39,7 +40,7 @@ def item_list(request: HttpRequest) -> HttpResponse:
         "splits": Item.Split.choices,
         "current": request.GET,
         "query": query.urlencode(),
-        "progress": progress if progress and (progress["pending"] or progress["processing"]) else None,
+        "progress": progress,
         "collection": collection,
         # The home that leads: the three actions and "rate these" above the unfiltered catalogue.
         "lead": not any(request.GET.get(name) for name in LISTING_PARAMS),

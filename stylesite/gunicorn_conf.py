@@ -19,7 +19,15 @@ accesslog = os.environ.get("STYLESITE_WEB_ACCESS_LOG") or None
 
 
 def post_worker_init(worker) -> None:
-    """Load the embedding and background models before the worker takes its first request."""
+    """Load the embedding and background models before the worker takes its first request.
+
+    The warm-up queries the database from the worker's main thread, which serves no request, so
+    nothing would return that connection: it goes back to the pool here, or one of the pool's
+    ``threads`` connections stays taken for the worker's life and a request thread waits for it.
+    """
+    from django.db import connections
+
     from recommender.pipeline import warm_up_models
 
     warm_up_models()
+    connections.close_all()

@@ -13,7 +13,9 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -62,9 +64,9 @@ def _get(url: str) -> int:
         return exc.code
 
 
-@pytest.fixture
-def served(transactional_db):
-    """The Procfile's web process on a free loopback port; yields its base URL."""
+@contextmanager
+def _serving(**extra_env: str) -> Iterator[str]:
+    """The Procfile's web process on a free loopback port (``extra_env`` on top); yields its base URL."""
     port = _free_port()
     env = {
         **os.environ,
@@ -75,6 +77,7 @@ def served(transactional_db):
         "WEB_CONCURRENCY": str(WEB_WORKERS),
         "STYLESITE_MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "STYLESITE_CACHE_PREFIX": settings.CACHES["default"]["KEY_PREFIX"],
+        **extra_env,
     }
     process = subprocess.Popen(["bash", "-c", f"exec {_procfile_command('web')}"], cwd=ROOT, env=env,
                                start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -98,6 +101,12 @@ def served(transactional_db):
             process.wait()
 
 
+@pytest.fixture
+def served(transactional_db):
+    with _serving() as base:
+        yield base
+
+
 def test_a_few_hundred_requests_keep_postgres_connections_bounded(served, make_item):
     items = [make_item(label=f"label{i % 3}") for i in range(6)]
     paths = ["/", "/api/items/", "/static/styles/styles.css",
@@ -113,3 +122,13 @@ def test_a_few_hundred_requests_keep_postgres_connections_bounded(served, make_i
     assert statuses == [200] * REQUESTS
     assert 1 <= peak <= bound
     assert _connections() <= bound
+
+
+def test_every_web_thread_gets_a_pooled_connection(transactional_db, make_item):
+    """The worker's warm-up (``post_worker_init``, in its main thread, which serves no request) kept one
+    pooled connection for the worker's life: with the pool as large as the threads, one thread always
+    waited for the pool, and under load requests failed after its timeout (PoolTimeout, 500; found by
+    bench/load.py). With one thread and a pool of one, every request failed."""
+    item = make_item()
+    with _serving(WEB_CONCURRENCY="1", STYLESITE_WEB_THREADS="1") as base:
+        assert [_get(f"{base}/api/items/{item.pk}/") for _ in range(3)] == [200, 200, 200]

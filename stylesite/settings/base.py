@@ -103,7 +103,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "staticfiles"
+STATIC_ROOT = Path(env("STYLESITE_STATIC_ROOT", default=str(VAR_DIR / "staticfiles")))  # collectstatic's target
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # Serve static files straight from the source folders until `collectstatic` (production) runs.
 WHITENOISE_USE_FINDERS = True
