@@ -3,7 +3,7 @@
     .venv/bin/python bench/ingest.py [--images 64] [--bg-images 8] [--rss-images 300]
     .venv/bin/python bench/ingest.py --end-to-end-only [--e2e-images 300] [--e2e-bg-images 24]
 
-End to end: photos imported through ``catalog.services`` (as ``import_catalog`` does) into a
+End to end: photos imported through ``catalog.services.records_import`` (as ``import_catalog`` does) into a
 throwaway database, processed by a real Celery worker (one process, as ``make run`` starts it) on a
 private queue, timed from the first import to the last vector in Postgres.
 
@@ -169,7 +169,8 @@ def pipeline_end_to_end(n_plain: int, n_bg: int) -> None:
 
     from catalog.lifecycle import image_mark_pending
     from catalog.models import ItemImage
-    from catalog.services import ItemFields, collection_create, item_create_with_image
+    from catalog.importers import ImportRecord
+    from catalog.services import collection_create, records_import
     from stylesite.celery import app
 
     old_name = connection.settings_dict["NAME"]
@@ -196,9 +197,8 @@ def pipeline_end_to_end(n_plain: int, n_bg: int) -> None:
             collection = collection_create(name=label, slug=f"e2e-{int(cut)}", remove_background=cut)
             batch, offset = paths[offset:offset + n], offset + n
             started = time.perf_counter()
-            for path in batch:
-                fields = ItemFields(title=path.stem, label=path.parent.name)
-                item_create_with_image(collection=collection, fields=fields, data=path.read_bytes(), filename=path.name)
+            records_import(collection, [ImportRecord(path, label=path.parent.name, split="train") for path in batch],
+                           lambda *_row: None)
             imported = time.perf_counter() - started
             # Done: embedded, and with background removal also cut out and embedded again (pass 2).
             images = ItemImage.objects.filter(collection=collection)

@@ -112,8 +112,8 @@ def image_mark_pending(images: list[ItemImage] | None = None, *, ids: list[int] 
     count = ItemImage.objects.filter(pk__in=ids).update(
         status=ItemImage.Status.PENDING, error="", attempts=0, status_changed=timezone.now()
     )
-    for image_id in ids:
-        transaction.on_commit(lambda image_id=image_id: image_added.send(sender=ItemImage, image_id=image_id))
+    if ids:
+        transaction.on_commit(lambda: image_added.send(sender=ItemImage, image_ids=list(ids)))
     return count
 
 

@@ -179,3 +179,33 @@ def test_an_unexpected_error_fails_only_the_images_not_yet_stored(make_item, mon
     second.refresh_from_db()
     assert (first.status, second.status) == ("ready", "failed")
     assert second.error == "internal error: RuntimeError: disk full"
+
+
+def test_an_import_queues_one_task_per_batch_and_the_worker_makes_every_image_ready(
+        worker, collection, settings, tmp_path, wait_for):
+    from celery.signals import before_task_publish
+
+    from catalog.importers import ImportRecord
+    from catalog.services import records_import
+    from tests.photos import image_bytes
+
+    settings.STYLESITE_PIPELINE_BATCH = 2
+    published: list[str] = []
+
+    def count(sender=None, **_kwargs):
+        published.append(sender)
+
+    records = []
+    for n in range(5):
+        (tmp_path / f"{n}.jpg").write_bytes(image_bytes(seed=n + 1))
+        records.append(ImportRecord(tmp_path / f"{n}.jpg", label="dress", split="train"))
+    before_task_publish.connect(count)
+    try:
+        records_import(collection, records, lambda *_row: None)
+    finally:
+        before_task_publish.disconnect(count)
+    # Five images in one chunk: tasks for the 1st, 3rd and 5th, each claiming its own and one more.
+    assert published.count(process_image_task.name) == 3
+    images = ItemImage.objects.filter(collection=collection)
+    wait_for(lambda: images.filter(status="ready").count() == 5, what="the pipeline")
+    assert Embedding.objects.filter(image__in=images).count() == 5
