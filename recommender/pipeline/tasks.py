@@ -71,8 +71,9 @@ def refine_image_task(self, image_id: int) -> str:
 
 
 def refine_enqueue(image_ids: list[int]) -> None:
-    """Queue pass 2 for images embedded uncut; the sweep re-queues any the broker lost."""
-    for image_id in image_ids:
+    """Queue pass 2 for images embedded uncut, one task per ``STYLESITE_REFINE_BATCH`` of them (each
+    claims that many); the sweep re-queues any the broker lost."""
+    for image_id in sorted(image_ids)[::max(1, settings.STYLESITE_REFINE_BATCH)]:
         try:
             refine_image_task.apply_async((image_id,), queue=settings.STYLESITE_REFINE_QUEUE)
         except Exception:
