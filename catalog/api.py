@@ -141,7 +141,7 @@ class ItemViewSet(viewsets.ModelViewSet):
             upload_check_size(upload.size)
             with _duplicate_as_conflict():
                 item = item_create_with_image(collection=collection, fields=ItemFields(**data),
-                                              data=upload.read(), filename=upload.name)
+                                              data=upload.read(), filename=upload.name).item
         created = Item.objects.with_cover().get(pk=item.pk)
         return Response(ItemSerializer(created, context=self.get_serializer_context()).data,
                         status=status.HTTP_201_CREATED)

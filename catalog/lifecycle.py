@@ -90,6 +90,23 @@ def image_claim_refine(image_id: int, token: str = "") -> ItemImage | None:
     return ItemImage.objects.select_related("item", "collection").get(pk=image_id)
 
 
+def images_claim_refine_more(token: str, limit: int, exclude: int | None = None) -> list[ItemImage]:
+    """Claim up to ``limit`` more ready, unrefined images for the pass-2 task ``token`` (oldest
+    first; none whose refinement failed), plus any it claimed before its worker died; rows another
+    transaction is claiming are skipped."""
+    if not token or limit <= 0:
+        return []
+    with transaction.atomic():
+        ids = list(
+            ItemImage.objects.select_for_update(skip_locked=True)
+            .filter(status=ItemImage.Status.READY, refined=False)
+            .filter(Q(claimed_by="", error="") | Q(claimed_by=token))
+            .exclude(pk=exclude).order_by("id").values_list("pk", flat=True)[:limit]
+        )
+        ItemImage.objects.filter(pk__in=ids).update(status_changed=timezone.now(), claimed_by=token)
+    return list(ItemImage.objects.select_related("item", "collection").filter(pk__in=ids).order_by("id"))
+
+
 def image_refine_fail(image_id: int, reason: str) -> None:
     """Pass 2 failed: the image stays ready and searchable on its uncut vector, with the reason."""
     ItemImage.objects.filter(pk=image_id).update(error=reason[:2000], claimed_by="", status_changed=timezone.now())
@@ -112,8 +129,8 @@ def image_mark_pending(images: list[ItemImage] | None = None, *, ids: list[int] 
     count = ItemImage.objects.filter(pk__in=ids).update(
         status=ItemImage.Status.PENDING, error="", attempts=0, status_changed=timezone.now()
     )
-    for image_id in ids:
-        transaction.on_commit(lambda image_id=image_id: image_added.send(sender=ItemImage, image_id=image_id))
+    if ids:
+        transaction.on_commit(lambda: image_added.send(sender=ItemImage, image_ids=list(ids)))
     return count
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -119,11 +120,22 @@ class DuplicateImage(Exception):
         self.existing = existing
 
 
-def image_add(*, item: Item, data: bytes, filename: str) -> ItemImage:
-    """Validate an image file and attach it to ``item``; the pipeline runs after commit.
+@dataclass(frozen=True)
+class ImageFile:
+    """An image file checked and decoded for storing: its bytes, hash, upright size and thumbnail."""
+    data: bytes
+    sha256: str
+    width: int
+    height: int
+    thumbnail: bytes
+
+
+def image_file_read(data: bytes) -> ImageFile:
+    """Check an image file and make its thumbnail (no database access: an import runs this in
+    threads while it stores earlier rows).
 
     Raises ``InvalidInput`` for an empty file, one over ``STYLESITE_UPLOAD_MAX_BYTES`` or one that is
-    not a safe JPEG/PNG/WebP image, and ``DuplicateImage`` when the collection already holds the same bytes.
+    not a safe JPEG/PNG/WebP image.
     """
     upload_check_size(len(data))
     try:
@@ -131,20 +143,29 @@ def image_add(*, item: Item, data: bytes, filename: str) -> ItemImage:
                                draft_size=settings.STYLESITE_THUMBNAIL_SIZE * 2)
     except ImageRejected as exc:
         raise InvalidInput(str(exc)) from exc
-    digest = sha256_of(data)
+    return ImageFile(data=data, sha256=sha256_of(data), width=decoded.info.get("source_width", decoded.width),
+                     height=decoded.info.get("source_height", decoded.height),
+                     thumbnail=make_thumbnail(decoded, settings.STYLESITE_THUMBNAIL_SIZE))
+
+
+def image_add(*, item: Item, data: bytes | ImageFile, filename: str, announce: bool = True) -> ItemImage:
+    """Validate an image file (unless ``image_file_read`` did) and attach it to ``item``; the
+    pipeline runs after commit (unless ``announce`` is False: then the caller announces it with
+    others, see ``records_import``).
+
+    Raises ``InvalidInput`` as ``image_file_read`` does, and ``DuplicateImage`` when the collection
+    already holds the same bytes.
+    """
+    file = data if isinstance(data, ImageFile) else image_file_read(data)
+    digest = file.sha256
     existing = ItemImage.objects.filter(collection_id=item.collection_id, sha256=digest).first()
     if existing:
         raise DuplicateImage(existing)
     stem = Path(filename).stem[:80] or "image"
-    image = ItemImage(
-        item=item, collection_id=item.collection_id, sha256=digest,
-        width=decoded.info.get("source_width", decoded.width),
-        height=decoded.info.get("source_height", decoded.height),
-        position=item.images.count(),
-    )
-    image.original.save(f"{stem}{Path(filename).suffix.lower() or '.jpg'}", ContentFile(data), save=False)
-    image.thumbnail.save(f"{stem}.webp", ContentFile(make_thumbnail(decoded, settings.STYLESITE_THUMBNAIL_SIZE)),
-                         save=False)
+    image = ItemImage(item=item, collection_id=item.collection_id, sha256=digest, width=file.width,
+                      height=file.height, position=item.images.count())
+    image.original.save(f"{stem}{Path(filename).suffix.lower() or '.jpg'}", ContentFile(file.data), save=False)
+    image.thumbnail.save(f"{stem}.webp", ContentFile(file.thumbnail), save=False)
     try:
         with transaction.atomic():
             image.save()
@@ -153,16 +174,23 @@ def image_add(*, item: Item, data: bytes, filename: str) -> ItemImage:
         image.original.delete(save=False)
         image.thumbnail.delete(save=False)
         raise DuplicateImage(ItemImage.objects.get(collection_id=item.collection_id, sha256=digest))
-    transaction.on_commit(lambda: image_added.send(sender=ItemImage, image_id=image.pk))
+    if announce:
+        images_added_announce([image.pk])
     return image
 
 
-def item_create_with_image(*, collection: Collection, fields: ItemFields, data: bytes, filename: str) -> Item:
-    """Create an item and its first image together: both or neither."""
+def images_added_announce(image_ids: list[int]) -> None:
+    """Tell the pipeline, once the current transaction commits, that these images wait for it."""
+    if image_ids:
+        transaction.on_commit(lambda: image_added.send(sender=ItemImage, image_ids=list(image_ids)))
+
+
+def item_create_with_image(*, collection: Collection, fields: ItemFields, data: bytes | ImageFile, filename: str,
+                           announce: bool = True) -> ItemImage:
+    """Create an item and its first image together: both or neither. Returns the image."""
     with transaction.atomic():
         item = item_create(collection=collection, fields=fields)
-        image_add(item=item, data=data, filename=filename)
-    return item
+        return image_add(item=item, data=data, filename=filename, announce=announce)
 
 
 def item_relabel(item: Item, label: str) -> Item:
@@ -235,16 +263,74 @@ def files_delete_on_commit(*fields) -> None:
     transaction.on_commit(delete)
 
 
-# --- Importing one record (the import command and import jobs) ---------------------------
+# --- Importing records (the import command and import jobs) ------------------------------
 
-def record_import(collection: Collection, record: ImportRecord) -> tuple[str, str, Item | None]:
-    """Import one record: ("imported" | "duplicate" | "rejected", reason, the item or None)."""
-    if record.error:
-        return ImportRow.Outcome.REJECTED, record.error, None
+# Rows imported in one transaction: one commit and one announcement to the pipeline per chunk,
+# not per row (per-row commits and task messages capped the import below the pipeline's rate).
+IMPORT_CHUNK = 64
+# ``report(index, record, outcome, reason, item)``: one call per row, inside its chunk's transaction.
+RowReport = Callable[[int, ImportRecord, str, str, Item | None], None]
+
+
+def records_import(collection: Collection, records: Sequence[ImportRecord], report: RowReport) -> None:
+    """Import ``records`` in chunks of ``IMPORT_CHUNK``, each chunk in one transaction with a
+    savepoint per row, so a bad row is reported ("rejected" or "duplicate") and fails alone.
+
+    Two threads read, check and thumbnail the next chunk's files while this one stores the current
+    chunk. ``report`` runs inside the chunk's transaction, so an import job's row report commits
+    with its row. The chunk's new images are announced to the pipeline once, after commit. When a
+    chunk's transaction fails, the files its rows wrote are removed and the error propagates:
+    nothing of the chunk stays, and importing again resumes (a file already imported is a duplicate).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    starts = range(0, len(records), IMPORT_CHUNK)
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="import-read") as pool:
+        ahead = pool.map(_record_read, records[:IMPORT_CHUNK])
+        for start in starts:
+            files = list(ahead)
+            ahead = pool.map(_record_read, records[start + IMPORT_CHUNK:start + 2 * IMPORT_CHUNK])
+            _chunk_store(collection, records, start, files, report)
+
+
+def _chunk_store(collection: Collection, records: Sequence[ImportRecord], start: int,
+                 files: list[ImageFile | str], report: RowReport) -> None:
+    """Store one chunk (``files[i]`` is record ``start + i``'s checked file, or why it was rejected)."""
+    written: list[ItemImage] = []
     try:
-        data = record.path.read_bytes()
+        with transaction.atomic():
+            for offset, file in enumerate(files):
+                record = records[start + offset]
+                outcome, reason, image = _record_store(collection, record, file)
+                if outcome == ImportRow.Outcome.IMPORTED:
+                    written.append(image)
+                report(start + offset, record, outcome, reason, image.item if image else None)
+            images_added_announce([image.pk for image in written])
+    except BaseException:
+        for image in written:
+            image.original.delete(save=False)
+            image.thumbnail.delete(save=False)
+        raise
+
+
+def _record_read(record: ImportRecord) -> ImageFile | str:
+    """A record's checked image file, or why the record is rejected (no database access)."""
+    if record.error:
+        return record.error
+    try:
+        return image_file_read(record.path.read_bytes())
     except OSError as exc:
-        return ImportRow.Outcome.REJECTED, f"cannot read file: {exc.strerror or exc}", None
+        return f"cannot read file: {exc.strerror or exc}"
+    except InvalidInput as exc:
+        return exc.message
+
+
+def _record_store(collection: Collection, record: ImportRecord, file: ImageFile | str
+                  ) -> tuple[str, str, ItemImage | None]:
+    """Store one record: ("imported" | "duplicate" | "rejected", reason, its image or None); the
+    caller announces the new image to the pipeline."""
+    if isinstance(file, str):
+        return ImportRow.Outcome.REJECTED, file, None
     extra = dict(record.extra)
     try:
         price = Decimal(extra.pop("price")) if "price" in extra else None
@@ -255,12 +341,13 @@ def record_import(collection: Collection, record: ImportRecord) -> tuple[str, st
         label=record.label, split=record.split, source_name=record.path.name, price=price, **extra,
     )
     try:
-        item = item_create_with_image(collection=collection, fields=fields, data=data, filename=record.path.name)
+        image = item_create_with_image(collection=collection, fields=fields, data=file, filename=record.path.name,
+                                       announce=False)
     except DuplicateImage as exc:
-        return ImportRow.Outcome.DUPLICATE, str(exc), exc.existing.item
+        return ImportRow.Outcome.DUPLICATE, str(exc), exc.existing
     except InvalidInput as exc:
         return ImportRow.Outcome.REJECTED, exc.message, None
-    return ImportRow.Outcome.IMPORTED, "", item
+    return ImportRow.Outcome.IMPORTED, "", image
 
 
 def default_title(record: ImportRecord) -> str:

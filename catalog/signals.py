@@ -1,7 +1,8 @@
 from django.dispatch import Signal
 
-# Sent after the transaction that added an image commits; kwargs: image_id.
-# The recommender app listens and queues the image pipeline (catalog never imports recommender).
+# Sent after the transaction that added images (or sent them back to pending) commits; kwargs:
+# image_ids (a list: an import announces each chunk of rows at once). The recommender app listens
+# and queues the image pipeline (catalog never imports recommender).
 image_added = Signal()
 
 # Sent after the transaction that deleted items or images commits; kwargs: collection_id,

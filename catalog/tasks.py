@@ -6,20 +6,18 @@ import tempfile
 from pathlib import Path
 
 from celery import shared_task
-from django.db import transaction
-
 from stylesite.exceptions import InvalidInput
 
 from .archives import archive_extract
-from .importers import read_csv
-from .models import ImportJob, ImportRow
+from .importers import ImportRecord, read_csv
+from .models import ImportJob, ImportRow, Item
 from .services import (
     import_job_claim,
     import_job_fail,
     import_job_finish,
     import_job_start,
     import_row_record,
-    record_import,
+    records_import,
 )
 
 
@@ -28,7 +26,7 @@ def import_job_run_task(job_id: int) -> str:
     """Run an import job: extract its zip into a temporary folder, import each CSV row, report it.
 
     A second run (a redelivery) resumes: rows already reported are skipped, and each row is
-    imported and reported in one transaction.
+    imported and reported in one transaction (a chunk of rows at a time).
     """
     job = import_job_claim(job_id)
     if job is None:
@@ -56,11 +54,12 @@ def _import_rows(job: ImportJob, root: Path, csv_path: Path) -> None:
     records = list(read_csv(csv_path))
     import_job_start(job, len(records))
     done = set(ImportRow.objects.filter(job=job).values_list("row", flat=True))
-    for row, record in enumerate(records, start=1):
-        if row in done:
-            continue
+    todo = [(row, record) for row, record in enumerate(records, start=1) if row not in done]
+    for _, record in todo:
         if not record.error and not record.path.is_relative_to(root):
             record.error = "the image path leaves the zip archive"
-        with transaction.atomic():
-            outcome, reason, item = record_import(job.collection, record)
-            import_row_record(job, row=row, image=record.name, outcome=outcome, reason=reason, item=item)
+
+    def report(index: int, record: ImportRecord, outcome: str, reason: str, item: Item | None) -> None:
+        import_row_record(job, row=todo[index][0], image=record.name, outcome=outcome, reason=reason, item=item)
+
+    records_import(job.collection, [record for _, record in todo], report)

@@ -32,7 +32,7 @@ RESIZABLE = {"isnet-general-use"}
 # Bump when the rewrite changes, so an older rewritten file is not reused.
 REWRITE_VERSION = 1
 
-_SESSIONS: dict[tuple[str, int], object] = {}
+_SESSIONS: dict[tuple[str, int, int], object] = {}
 _LOCK = threading.Lock()
 
 
@@ -63,24 +63,33 @@ def model_file(name: str) -> str:
     return found
 
 
-def get_session(name: str, size: int = NATIVE_SIZE):
-    """The process-wide rembg session for ``name`` at ``size``², created once, on the CPU."""
+def get_session(name: str, size: int = NATIVE_SIZE, threads: int = 0):
+    """The process-wide rembg session for ``name`` at ``size``², created once, on the CPU.
+
+    ``threads``: ONNX Runtime's intra-op threads (0: one per core). A batch of cut-outs runs one
+    inference per core at one thread each, which beats one inference on all cores (ISNet has many
+    small ops that do not spread over cores: bench/background_size.py). Other rembg models take
+    rembg's defaults.
+    """
     if size != NATIVE_SIZE and name not in RESIZABLE:
         raise BackgroundModelMissing(f"background model {name!r} runs only at its native size")
     with _LOCK:
-        if (name, size) not in _SESSIONS:
+        key = (name, size, threads if name in RESIZABLE else 0)
+        if key not in _SESSIONS:
             from rembg import new_session
 
-            source = model_file(name)  # refuse before rembg could reach for the network
-            if size == NATIVE_SIZE:
-                _SESSIONS[name, size] = new_session(name, providers=["CPUExecutionProvider"])
+            source = Path(model_file(name))  # refuse before rembg could reach for the network
+            if name not in RESIZABLE:
+                _SESSIONS[key] = new_session(name, providers=["CPUExecutionProvider"])
             else:
-                _SESSIONS[name, size] = _sized_session(_session_class(name), resolution_free_model(Path(source)), size)
-        return _SESSIONS[name, size]
+                path = source if size == NATIVE_SIZE else resolution_free_model(source)
+                _SESSIONS[key] = _sized_session(_session_class(name), path, size, threads)
+        return _SESSIONS[key]
 
 
-def _sized_session(cls, path: Path, size: int):
-    """rembg's own session class for the model, reading ``path`` and feeding it ``size``² images."""
+def _sized_session(cls, path: Path, size: int, threads: int):
+    """rembg's own session class for the model, reading ``path`` and feeding it ``size``² images,
+    with ``threads`` intra-op threads (0: ONNX Runtime's default) and full graph optimisation."""
     import onnxruntime as ort
 
     class SizedSession(cls):
@@ -92,15 +101,20 @@ def _sized_session(cls, path: Path, size: int):
             return super().normalize(img, mean, std, (size, size), *args, **kwargs)
 
     options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
     return SizedSession(cls.name(), options, providers=["CPUExecutionProvider"], model_path=str(path))
 
 
-def remove_background(rgb: Image.Image, model: str, size: int = NATIVE_SIZE) -> np.ndarray:
+def remove_background(rgb: Image.Image, model: str, size: int = NATIVE_SIZE, threads: int = 0) -> np.ndarray:
     """The subject's soft mask for ``rgb``: float32, shape (height, width), values in [0, 1].
 
-    ``size`` is the side of the square the model sees (ISNet's own is 1024).
+    ``size`` is the side of the square the model sees (ISNet's own is 1024); ``threads`` as for
+    ``get_session``.
     """
-    mask = get_session(model, size).predict(rgb.convert("RGB"))[0]
+    mask = get_session(model, size, threads).predict(rgb.convert("RGB"))[0]
     return np.asarray(mask, dtype=np.float32) / 255.0
 
 

@@ -53,7 +53,7 @@ def make_item(collection):
             fields=ItemFields(title=f"{label} {n}", label=label, gender=gender, split=split,
                               source_name=f"{label}-{n}.jpg"),
             data=data or image_bytes(seed=n), filename=f"{label}-{n}.jpg",
-        )
+        ).item
 
     return make
 

@@ -7,8 +7,8 @@ from catalog.signals import image_added
 
 
 @receiver(image_added, dispatch_uid="recommender-enqueue-image")
-def enqueue_image(sender=None, image_id: int | None = None, **_kwargs) -> None:
-    """``catalog.signals.image_added`` (sent after commit): queue the pipeline for the image."""
-    from .tasks import image_enqueue
+def enqueue_images(sender=None, image_ids: list[int] | None = None, **_kwargs) -> None:
+    """``catalog.signals.image_added`` (sent after commit): queue the pipeline for the images."""
+    from .tasks import images_enqueue
 
-    image_enqueue(image_id)
+    images_enqueue(image_ids or [])

@@ -15,6 +15,7 @@ from PIL import Image
 from catalog.lifecycle import (
     image_claim,
     image_claim_refine,
+    images_claim_refine_more,
     image_fail,
     image_mark_pending,
     image_mark_ready,
@@ -60,13 +61,19 @@ def image_process(image_id: int, token: str = "") -> str:
 
 
 def image_refine(image_id: int, token: str = "") -> str:
-    """Pass 2 for one image: cut out, check the mask, embed again and replace the vector in one
-    transaction with the "refined" state. Returns "refined", "failed" (the image stays searchable
-    on its uncut vector, with the reason) or "skipped"."""
-    image = image_claim_refine(image_id, token)
-    if image is None:
+    """Pass 2 for ``image_id`` and, with a task's ``token``, up to ``STYLESITE_REFINE_BATCH`` - 1
+    other unrefined images (cut out two at a time; their own tasks then skip): cut out, check the
+    mask, embed again and replace the vector in one transaction with the "refined" state.
+
+    Returns ``image_id``'s outcome: "refined", "failed" (the image stays searchable on its uncut
+    vector, with the reason) or "skipped".
+    """
+    own = image_claim_refine(image_id, token)
+    more = images_claim_refine_more(token, settings.STYLESITE_REFINE_BATCH - (1 if own else 0), exclude=image_id)
+    claimed = ([own] if own else []) + more
+    if not claimed:
         return "skipped"
-    return images_process([image], cut_out=True, refine=True)[image_id]
+    return images_process(claimed, cut_out=True, refine=True).get(image_id, "skipped")
 
 
 def images_process(images: list[ItemImage], *, cut_out: bool, refine: bool = False) -> dict[int, str]:
@@ -139,7 +146,7 @@ def _decode_and_mask(image: ItemImage, input_size: int, cut_out: bool
         rgb = decode(image, WORKING_SIZE if cut else input_size).convert("RGB")
         if not cut:
             return rgb, None, None
-        mask, share = mask_of(rgb)
+        mask, share = mask_of(rgb, settings.STYLESITE_BACKGROUND_THREADS)
         return rgb, mask, share
     except PermanentFailure as exc:
         return str(exc)
@@ -230,6 +237,7 @@ def warm_up_models() -> None:
         for name in names:
             get_embedder(name)
         if Collection.objects.filter(remove_background=True).exists():
-            get_session(settings.STYLESITE_BACKGROUND_MODEL, settings.STYLESITE_BACKGROUND_SIZE)
+            get_session(settings.STYLESITE_BACKGROUND_MODEL, settings.STYLESITE_BACKGROUND_SIZE,
+                        settings.STYLESITE_BACKGROUND_THREADS)
     except Exception:  # a missing model is reported by the task that needs it, with its reason
         log.warning("worker warm-up could not load every model", exc_info=True)

@@ -49,11 +49,13 @@ def cut_out(rgb: Image.Image, collection_id: int, image_id: int | None = None) -
     return mask, share, mask_suspect(share, collection_shares(collection_id, image_id))
 
 
-def mask_of(rgb: Image.Image) -> tuple[np.ndarray, float]:
-    """The background mask and the subject's share (no database access: safe in a decode thread)."""
+def mask_of(rgb: Image.Image, threads: int = 0) -> tuple[np.ndarray, float]:
+    """The background mask and the subject's share (no database access: safe in a decode thread).
+    ``threads``: the inference's threads (0: every core; the pipeline runs two at one thread each)."""
     from ml.background import foreground_share, remove_background
 
-    mask = remove_background(rgb, model=settings.STYLESITE_BACKGROUND_MODEL, size=settings.STYLESITE_BACKGROUND_SIZE)
+    mask = remove_background(rgb, model=settings.STYLESITE_BACKGROUND_MODEL, size=settings.STYLESITE_BACKGROUND_SIZE,
+                             threads=threads)
     return mask, foreground_share(mask)
 
 

@@ -71,21 +71,25 @@ def refine_image_task(self, image_id: int) -> str:
 
 
 def refine_enqueue(image_ids: list[int]) -> None:
-    """Queue pass 2 for images embedded uncut; the sweep re-queues any the broker lost."""
-    for image_id in image_ids:
+    """Queue pass 2 for images embedded uncut, one task per ``STYLESITE_REFINE_BATCH`` of them (each
+    claims that many); the sweep re-queues any the broker lost."""
+    for image_id in sorted(image_ids)[::max(1, settings.STYLESITE_REFINE_BATCH)]:
         try:
             refine_image_task.apply_async((image_id,), queue=settings.STYLESITE_REFINE_QUEUE)
         except Exception:
             log.warning("could not queue the refinement of image %s; the sweep will retry", image_id, exc_info=True)
 
 
-def image_enqueue(image_id: int) -> None:
-    """Queue the pipeline for one image. If the broker is down the image stays pending and the
-    periodic sweep queues it later."""
-    try:
-        process_image_task.delay(image_id)
-    except Exception:
-        log.warning("could not queue image %s; the sweep will retry", image_id, exc_info=True)
+def images_enqueue(image_ids: list[int]) -> None:
+    """Queue the pipeline for new images: one task per ``STYLESITE_PIPELINE_BATCH`` of them (each
+    task claims its own image and that many pending ones, so the tasks together cover them all; a
+    task per image would mostly find its image taken). If the broker is down the images stay
+    pending and the periodic sweep queues them later."""
+    for image_id in sorted(image_ids)[::max(1, settings.STYLESITE_PIPELINE_BATCH)]:
+        try:
+            process_image_task.delay(image_id)
+        except Exception:
+            log.warning("could not queue image %s; the sweep will retry", image_id, exc_info=True)
 
 
 def _queue_length(queue: str | None = None) -> int:

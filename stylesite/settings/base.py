@@ -119,6 +119,9 @@ STYLESITE_BACKGROUND_MODEL = env("STYLESITE_BACKGROUND_MODEL", default="isnet-ge
 # masks match the 1024 ones (mean IoU 0.958 on validation photos, 1.7x faster; 640: 0.920, 512: 0.938):
 # bench/background_size.py.
 STYLESITE_BACKGROUND_SIZE = env.int("STYLESITE_BACKGROUND_SIZE", default=768)
+# ONNX Runtime threads per background inference in the pipeline, which runs two inferences at once
+# (one per decode thread); 0 = one per core. Photo search's single cut-out uses every core.
+STYLESITE_BACKGROUND_THREADS = env.int("STYLESITE_BACKGROUND_THREADS", default=1)
 STYLESITE_MAX_PIXELS = env.int("STYLESITE_MAX_PIXELS", default=40_000_000)
 STYLESITE_THUMBNAIL_SIZE = env.int("STYLESITE_THUMBNAIL_SIZE", default=320)
 STYLESITE_MODEL_CACHE = Path(env("STYLESITE_MODEL_CACHE", default=str(VAR_DIR / "models")))
@@ -136,6 +139,8 @@ STYLESITE_STUCK_AFTER_SECONDS = env.int("STYLESITE_STUCK_AFTER_SECONDS", default
 STYLESITE_HNSW_EF_SEARCH = env.int("STYLESITE_HNSW_EF_SEARCH", default=80)
 # A pipeline task takes its own image and up to this many pending ones in all (a batching worker).
 STYLESITE_PIPELINE_BATCH = env.int("STYLESITE_PIPELINE_BATCH", default=32)
+# A pass-2 task cuts out its own image and up to this many unrefined ones in all, two at a time.
+STYLESITE_REFINE_BATCH = env.int("STYLESITE_REFINE_BATCH", default=4)
 # A collection's first ingest, once drained with at least this many ready images, starts its
 # clustering and classifier jobs (so the Styles page has a map without a command).
 STYLESITE_STYLES_AUTO_MIN_IMAGES = env.int("STYLESITE_STYLES_AUTO_MIN_IMAGES", default=50)

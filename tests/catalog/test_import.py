@@ -1,5 +1,6 @@
 import csv
 import io
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -99,3 +100,70 @@ def test_limit_per_label_imports_a_subset(tmp_path):
         write(tmp_path / "train" / "dress" / f"{i}.jpg", image_bytes(seed=i))
     out = run_import(tmp_path, "--collection", "c", "--limit-per-label", "2")
     assert "Imported 2," in out
+
+
+def chunked_records(tmp_path) -> list:
+    """good, corrupt, good, a copy of the first, good: in chunks of 2 or 3, bad rows share chunks with good ones."""
+    from catalog.importers import ImportRecord
+
+    files = {"a.jpg": image_bytes(seed=1), "bad.jpg": b"%PDF-1.4 not an image", "b.jpg": image_bytes(seed=2),
+             "copy.jpg": image_bytes(seed=1), "c.jpg": image_bytes(seed=3)}
+    for name, data in files.items():
+        write(tmp_path / name, data)
+    return [ImportRecord(tmp_path / name, label="dress", split="train") for name in files]
+
+
+def test_an_import_commits_and_announces_a_chunk_at_once_and_reports_every_row(
+        tmp_path, monkeypatch, collection, django_capture_on_commit_callbacks):
+    from catalog import services
+    from catalog.signals import image_added
+
+    monkeypatch.setattr(services, "IMPORT_CHUNK", 3)
+    reports = []
+    announced: list[list[int]] = []
+
+    def listen(sender=None, image_ids=(), **_kwargs):
+        announced.append(list(image_ids))
+
+    image_added.connect(listen)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            services.records_import(collection, chunked_records(tmp_path),
+                                    lambda index, record, outcome, reason, item: reports.append(
+                                        (index, record.path.name, outcome, item.pk if item else None)))
+    finally:
+        image_added.disconnect(listen)
+    outcomes = [(index, name, outcome) for index, name, outcome, _ in reports]
+    assert outcomes == [(0, "a.jpg", "imported"), (1, "bad.jpg", "rejected"), (2, "b.jpg", "imported"),
+                        (3, "copy.jpg", "duplicate"), (4, "c.jpg", "imported")]
+    assert reports[3][3] == reports[0][3]  # a duplicate names the item that already has the file
+    images = {image.item.source_name: image.pk for image in ItemImage.objects.select_related("item")}
+    assert set(images) == {"a.jpg", "b.jpg", "c.jpg"}
+    # One announcement per chunk that imported something, naming its new images.
+    assert announced == [[images["a.jpg"], images["b.jpg"]], [images["c.jpg"]]]
+
+
+def test_a_chunk_that_fails_leaves_nothing_and_importing_again_resumes(tmp_path, monkeypatch, collection):
+    from catalog import services
+
+    monkeypatch.setattr(services, "IMPORT_CHUNK", 2)
+    records = chunked_records(tmp_path)
+    written = []
+
+    def report(index, record, outcome, reason, item):
+        if item is not None and outcome == "imported":
+            written.append(item.images.get().original.path)
+        if index == 3:
+            raise RuntimeError("the database went away")
+
+    with pytest.raises(RuntimeError):
+        services.records_import(collection, records, report)
+    # The first chunk stays; the failed chunk's row and its files are gone.
+    assert list(Item.objects.values_list("source_name", flat=True)) == ["a.jpg"]
+    assert len(written) == 2
+    assert Path(written[0]).exists() and not Path(written[1]).exists()
+
+    outcomes = []
+    services.records_import(collection, records, lambda index, record, outcome, reason, item: outcomes.append(outcome))
+    assert outcomes == ["duplicate", "rejected", "imported", "duplicate", "imported"]
+    assert sorted(Item.objects.values_list("source_name", flat=True)) == ["a.jpg", "b.jpg", "c.jpg"]

@@ -345,9 +345,8 @@ def test_an_image_deleted_before_the_final_write_leaves_no_vector_and_no_file(mo
 
     cut = collection_create(name="Cut", slug="cut", remove_background=True)
     photo = clothing_photos("dress", 1)[0]
-    item = item_create_with_image(collection=cut, fields=ItemFields(title="d", label="dress"),
-                                  data=photo.read_bytes(), filename=photo.name)
-    image = item.images.get()
+    image = item_create_with_image(collection=cut, fields=ItemFields(title="d", label="dress"),
+                                   data=photo.read_bytes(), filename=photo.name)
     real_save = services.cutout_files_save
     written: list[str] = []
 

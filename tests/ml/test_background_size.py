@@ -68,3 +68,19 @@ def test_a_smaller_working_size_gives_the_mask_of_the_native_size(rewritten, mon
 def test_a_model_the_rewrite_does_not_know_runs_only_at_its_native_size():
     with pytest.raises(BackgroundModelMissing, match="only at its native size"):
         get_session("u2net", 512)
+
+
+def test_two_one_thread_inferences_at_once_give_the_masks_of_one_on_every_core(rewritten, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+
+    monkeypatch.setenv("STYLESITE_MODEL_CACHE", str(rewritten.parent))
+    photos = [Image.open(sorted((CLOTHING / label).glob("*.jpg"))[0]).convert("RGB") for label in ("dress", "hat")]
+    alone = [remove_background(photo, MODEL, size=384) for photo in photos]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        together = list(pool.map(lambda photo: remove_background(photo, MODEL, size=384, threads=1), photos))
+    for mask, reference in zip(together, alone):
+        assert np.abs(mask - reference).max() <= 2 / 255  # the same graph: rounding of the uint8 mask only
+    assert get_session(MODEL, 384, threads=1) is get_session(MODEL, 384, threads=1)
+    assert get_session(MODEL, 384, threads=1) is not get_session(MODEL, 384)

@@ -179,3 +179,74 @@ def test_an_unexpected_error_fails_only_the_images_not_yet_stored(make_item, mon
     second.refresh_from_db()
     assert (first.status, second.status) == ("ready", "failed")
     assert second.error == "internal error: RuntimeError: disk full"
+
+
+def test_an_import_queues_one_task_per_batch_and_the_worker_makes_every_image_ready(
+        worker, collection, settings, tmp_path, wait_for):
+    from celery.signals import before_task_publish
+
+    from catalog.importers import ImportRecord
+    from catalog.services import records_import
+    from tests.photos import image_bytes
+
+    settings.STYLESITE_PIPELINE_BATCH = 2
+    published: list[str] = []
+
+    def count(sender=None, **_kwargs):
+        published.append(sender)
+
+    records = []
+    for n in range(5):
+        (tmp_path / f"{n}.jpg").write_bytes(image_bytes(seed=n + 1))
+        records.append(ImportRecord(tmp_path / f"{n}.jpg", label="dress", split="train"))
+    before_task_publish.connect(count)
+    try:
+        records_import(collection, records, lambda *_row: None)
+    finally:
+        before_task_publish.disconnect(count)
+    # Five images in one chunk: tasks for the 1st, 3rd and 5th, each claiming its own and one more.
+    assert published.count(process_image_task.name) == 3
+    images = ItemImage.objects.filter(collection=collection)
+    wait_for(lambda: images.filter(status="ready").count() == 5, what="the pipeline")
+    assert Embedding.objects.filter(image__in=images).count() == 5
+
+
+@pytest.mark.django_db
+def test_a_refine_task_cuts_out_a_batch_and_the_tasks_together_cover_every_image(
+        make_item, cut_collection, refine_queue, settings):
+    from recommender.pipeline.tasks import refine_image_task
+
+    settings.STYLESITE_REFINE_BATCH = 2
+    images = [photo_item(make_item, cut_collection, label).images.get() for label in ("dress", "hat", "skirt")]
+    process_image_task.apply(args=[images[0].pk]).get()
+
+    def refined() -> list[bool]:
+        return [ItemImage.objects.get(pk=image.pk).refined for image in images]
+
+    assert refined() == [False, False, False]
+    assert refine_queue() == 2  # one pass-2 task per batch of two: for the first and the third image
+    # Its own image and the oldest unrefined one, cut out together.
+    assert refine_image_task.apply(args=[images[1].pk], task_id="pass-2-A").get() == "refined"
+    assert refined() == [True, True, False]
+    # The first image's own task finds it done and refines what is left instead.
+    assert refine_image_task.apply(args=[images[0].pk], task_id="pass-2-B").get() == "skipped"
+    assert refined() == [True, True, True]
+    assert Embedding.objects.filter(image__in=images).count() == 3
+    assert ItemImage.objects.filter(pk__in=[image.pk for image in images], claimed_by="").count() == 3
+
+
+@pytest.mark.django_db
+def test_a_redelivered_refine_task_resumes_its_batch_and_another_task_leaves_it(
+        make_item, cut_collection, refine_queue, settings):
+    from catalog.lifecycle import images_claim_refine_more
+    from recommender.pipeline.tasks import refine_image_task
+
+    images = [photo_item(make_item, cut_collection, label).images.get() for label in ("dress", "hat")]
+    process_image_task.apply(args=[images[0].pk]).get()
+    assert [image.pk for image in images_claim_refine_more("pass-2-A", 5)] == [images[0].pk, images[1].pk]
+    # The worker running pass-2-A dies here; another task leaves its claims alone.
+    assert refine_image_task.apply(args=[images[1].pk], task_id="pass-2-B").get() == "skipped"
+    assert not ItemImage.objects.filter(pk__in=[image.pk for image in images], refined=True).exists()
+    # The broker redelivers pass-2-A: it resumes both at once.
+    assert refine_image_task.apply(args=[images[0].pk], task_id="pass-2-A").get() == "refined"
+    assert ItemImage.objects.filter(pk__in=[image.pk for image in images], refined=True, claimed_by="").count() == 2

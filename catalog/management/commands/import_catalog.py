@@ -8,7 +8,7 @@ from tqdm import tqdm
 
 from catalog.importers import LAYOUT_HELP, LAYOUTS, ImportRecord
 from catalog.models import Collection, ImportRow
-from catalog.services import collection_create, record_import
+from catalog.services import collection_create, records_import
 
 
 class Command(BaseCommand):
@@ -42,13 +42,16 @@ class Command(BaseCommand):
             records = _limit(records, limit_per_label)
         counts: Counter[str] = Counter()
         rejected: list[tuple[Path, str]] = []
-        bar = tqdm(records, desc=f"Importing into {target.slug}", unit="file", file=self.stderr,
+        bar = tqdm(total=len(records), desc=f"Importing into {target.slug}", unit="file", file=self.stderr,
                    disable=options["verbosity"] == 0)
-        for record in bar:
-            outcome, reason, _item = record_import(target, record)
+
+        def report(_index: int, record: ImportRecord, outcome: str, reason: str, _item) -> None:
             counts[outcome] += 1
             if outcome == ImportRow.Outcome.REJECTED:
                 rejected.append((record.path, reason))
+            bar.update()
+
+        records_import(target, records, report)
         bar.close()
         self.stdout.write(self.style.SUCCESS(
             f"Imported {counts['imported']}, skipped {counts['duplicate']} as duplicate, "
