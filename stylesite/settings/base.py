@@ -234,6 +234,10 @@ CELERY_RESULT_EXPIRES = 24 * 60 * 60
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="stylesite")
 # Pass 2 of the image pipeline (cut-out and re-embedding) runs on its own, lower-priority queue.
 STYLESITE_REFINE_QUEUE = env("STYLESITE_REFINE_QUEUE", default=f"{CELERY_TASK_DEFAULT_QUEUE}-refine")
+# A new pool child must report itself up within this many seconds or it is killed and replaced. It loads
+# the models first (``stylesite.celery.warm_up``: ~10 s on a busy 2-core machine), and Celery's default
+# of 4 s then killed every replacement child: after one lost child the worker never ran a task again.
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = env.float("CELERY_WORKER_PROC_ALIVE_TIMEOUT", default=120.0)
 CELERY_WORKER_MAX_TASKS_PER_CHILD = env.int("CELERY_WORKER_MAX_TASKS_PER_CHILD", default=0) or None
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-images": {"task": "recommender.pipeline.tasks.sweep_stuck_images_task", "schedule": 300.0},
