@@ -133,6 +133,11 @@ STYLESITE_SHARED_DIR = Path(env("STYLESITE_SHARED_DIR", default=str(BASE_DIR.par
 STYLESITE_UPLOAD_MAX_BYTES = env.int("STYLESITE_UPLOAD_MAX_BYTES", default=10 * 1024 * 1024)
 # Images stuck in pending/processing longer than this are re-queued by the periodic sweep.
 STYLESITE_STUCK_AFTER_SECONDS = env.int("STYLESITE_STUCK_AFTER_SECONDS", default=600)
+# A task renews its claims after every stored batch (seconds apart); claims not renewed for this long
+# belong to a task whose worker died, and the next task takes them over. Without it, images held by a
+# killed child waited for its redelivery at the back of the queue, and those of a killed worker for
+# the broker's visibility timeout or the sweep (bench/chaos.py).
+STYLESITE_CLAIM_LEASE_SECONDS = env.int("STYLESITE_CLAIM_LEASE_SECONDS", default=30)
 STYLESITE_HNSW_EF_SEARCH = env.int("STYLESITE_HNSW_EF_SEARCH", default=80)
 # A pipeline task takes its own image and up to this many pending ones in all (a batching worker).
 STYLESITE_PIPELINE_BATCH = env.int("STYLESITE_PIPELINE_BATCH", default=32)
