@@ -398,9 +398,6 @@ def scenario_kills(probe: Probe, worker: Worker, ingest: Ingest, kills: int, rec
     ok = integrity_ok(counts, ingest.imported)
     row(f"1. after {len(results)} kills", integrity_text(counts, ingest.imported),
         f"{ingest.imported} ready, 0 stuck/extra" + ("" if ok else " ✗"))
-    redelivered = redeliveries(worker.log)
-    row("1. tasks run again under the same id (worker log)",
-        ", ".join(f"{n} {outcome}" for outcome, n in sorted(redelivered.items())) or "none", "observed")
 
 
 def redeliveries(log: Path) -> dict[str, int]:
@@ -627,6 +624,12 @@ def main() -> None:
         scenario_outages(probe, worker, broker, postgres, ingests[2], args.pg_down_s, limit_s=300)
         scenario_deletes(probe, ingests[3], args.deletes, media, limit_s=300)
         scenario_restore(probe, postgres, env, args.queries)
+        import redis
+
+        redelivered = redeliveries(worker.log)
+        row("1. killed tasks run again under their id (worker log, at the end)",
+            ", ".join(f"{n} {outcome}" for outcome, n in sorted(redelivered.items())) or "none yet",
+            f"queue still holds {redis.Redis.from_url(broker.url).llen('stylesite')}")
         print(f"\nworker log: {tmp / 'worker.log'} (removed at exit)")
     finally:
         if worker is not None:

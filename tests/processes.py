@@ -24,7 +24,7 @@ def stop_group(process: subprocess.Popen, timeout: float = 60) -> None:
         process.wait()
 
 
-def test_database_url() -> str:
+def run_database_url() -> str:
     """DATABASE_URL with the database name swapped for this run's test database (for a server process)."""
     from urllib.parse import urlsplit, urlunsplit
 

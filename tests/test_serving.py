@@ -18,7 +18,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from tests.processes import free_port, stop_group, test_database_url
+from tests.processes import free_port, run_database_url, stop_group
 
 ROOT = Path(__file__).resolve().parents[1]
 WEB_WORKERS = 2
@@ -57,7 +57,7 @@ def served(transactional_db):
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "stylesite.settings.base",
         "DJANGO_DEBUG": "false",
-        "DATABASE_URL": test_database_url(),
+        "DATABASE_URL": run_database_url(),
         "STYLESITE_WEB_BIND": f"127.0.0.1:{port}",
         "WEB_CONCURRENCY": str(WEB_WORKERS),
         "STYLESITE_MEDIA_ROOT": str(settings.MEDIA_ROOT),

@@ -18,7 +18,7 @@ from django.conf import settings
 
 from recommender.pipeline.tasks import sweep_stuck_images_task
 from stylesite.devservices import broker_answers, redis_server_args
-from tests.processes import free_port, stop_group, test_database_url
+from tests.processes import free_port, run_database_url, stop_group
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,7 +36,7 @@ def procfile_worker(transactional_db):
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "stylesite.settings.base",
-        "DATABASE_URL": test_database_url(),
+        "DATABASE_URL": run_database_url(),
         "CELERY_TASK_DEFAULT_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
         "STYLESITE_REFINE_QUEUE": settings.STYLESITE_REFINE_QUEUE,
         "STYLESITE_MEDIA_ROOT": str(settings.MEDIA_ROOT),
