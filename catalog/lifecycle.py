@@ -9,21 +9,25 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from .models import ItemImage, stuck_cutoff
+from .models import ItemImage, lease_cutoff, stuck_cutoff
 from .signals import image_added
 
 
+def _lapsed(now) -> Q:
+    """Processing images whose task stopped renewing its claim (``images_claims_renew``) for the lease."""
+    return Q(status=ItemImage.Status.PROCESSING, status_changed__lt=lease_cutoff(now))
+
+
 def image_claim(image_id: int, token: str = "") -> ItemImage | None:
-    """Move a pending (or long-stuck) image to processing for the task ``token``; None when another
-    task holds it or it is done.
+    """Move a pending image (or one whose claim lapsed) to processing for the task ``token``; None
+    when another task holds it or it is done.
 
     A task redelivered after its worker died carries the same id (``token``), so it resumes its own
     claim at once instead of waiting for the sweep. An empty token never matches a claim.
     """
     now = timezone.now()
     # A missing row (the image was deleted) claims nothing: the task ends as "skipped".
-    claimable = Q(status=ItemImage.Status.PENDING) | Q(status=ItemImage.Status.PROCESSING,
-                                                       status_changed__lt=stuck_cutoff(now))
+    claimable = Q(status=ItemImage.Status.PENDING) | _lapsed(now)
     if token:
         claimable |= Q(status=ItemImage.Status.PROCESSING, claimed_by=token)
     claimed = ItemImage.objects.filter(pk=image_id).filter(claimable).update(
@@ -36,20 +40,30 @@ def image_claim(image_id: int, token: str = "") -> ItemImage | None:
 
 def images_claim_more(token: str, limit: int, exclude: int | None = None) -> list[ItemImage]:
     """Claim up to ``limit`` more pending images for the task ``token`` (a batching worker), oldest
-    first, plus any this task claimed before its worker died; ``exclude`` is the task's own image.
-    Rows another transaction is claiming are skipped, so workers never wait on each other or take
-    the same image."""
+    first, plus any this task claimed before its worker died and any whose claim lapsed (another
+    task's worker died); ``exclude`` is the task's own image. Rows another transaction is claiming
+    are skipped, so workers never wait on each other or take the same image."""
     if not token or limit <= 0:
         return []
     with transaction.atomic():
         ids = list(
             ItemImage.objects.select_for_update(skip_locked=True)
-            .filter(Q(status=ItemImage.Status.PENDING) | Q(status=ItemImage.Status.PROCESSING, claimed_by=token))
+            .filter(Q(status=ItemImage.Status.PENDING) | Q(status=ItemImage.Status.PROCESSING, claimed_by=token)
+                    | _lapsed(timezone.now()))
             .exclude(pk=exclude).order_by("id").values_list("pk", flat=True)[:limit]
         )
         ItemImage.objects.filter(pk__in=ids).update(status=ItemImage.Status.PROCESSING, status_changed=timezone.now(),
                                                     attempts=F("attempts") + 1, claimed_by=token)
     return list(ItemImage.objects.select_related("item", "collection").filter(pk__in=ids).order_by("id"))
+
+
+def images_claims_renew(tokens: set[str]) -> None:
+    """Renew the claims the tasks ``tokens`` still hold, so no other task takes them over (see
+    ``STYLESITE_CLAIM_LEASE_SECONDS``)."""
+    tokens = {token for token in tokens if token}
+    if tokens:
+        ItemImage.objects.filter(status=ItemImage.Status.PROCESSING, claimed_by__in=tokens).update(
+            status_changed=timezone.now())
 
 
 def image_release(image_id: int) -> None:

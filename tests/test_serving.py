@@ -7,8 +7,6 @@ worker borrows from a pool of at most ``STYLESITE_DB_POOL_SIZE`` connections.
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -17,11 +15,12 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.conf import settings
 from django.db import connection
+
+from tests.processes import free_port, run_database_url, stop_group
 
 ROOT = Path(__file__).resolve().parents[1]
 WEB_WORKERS = 2
@@ -34,18 +33,6 @@ def _procfile_command(name: str) -> str:
         if line.startswith(f"{name}:"):
             return line.split(":", 1)[1].strip()
     raise AssertionError(f"no {name!r} process in the Procfile")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _test_database_url() -> str:
-    """DATABASE_URL with the database name swapped for this run's test database."""
-    parts = urlsplit(os.environ["DATABASE_URL"])
-    return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
 
 
 def _connections() -> int:
@@ -67,12 +54,12 @@ def _get(url: str) -> int:
 @contextmanager
 def _serving(**extra_env: str) -> Iterator[str]:
     """The Procfile's web process on a free loopback port (``extra_env`` on top); yields its base URL."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "stylesite.settings.base",
         "DJANGO_DEBUG": "false",
-        "DATABASE_URL": _test_database_url(),
+        "DATABASE_URL": run_database_url(),
         "STYLESITE_WEB_BIND": f"127.0.0.1:{port}",
         "WEB_CONCURRENCY": str(WEB_WORKERS),
         "STYLESITE_MEDIA_ROOT": str(settings.MEDIA_ROOT),
@@ -93,12 +80,7 @@ def _serving(**extra_env: str) -> Iterator[str]:
                 time.sleep(0.25)
         yield base
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_group(process, timeout=30)
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from catalog.lifecycle import (
     image_mark_pending,
     image_mark_ready,
     image_refine_fail,
+    images_claims_renew,
 )
 from catalog.models import Collection, ItemImage
 from catalog.services import files_delete_on_commit
@@ -126,6 +127,7 @@ def images_process(images: list[ItemImage], *, cut_out: bool, refine: bool = Fal
             if len(batch) == EMBED_BATCH:
                 outcomes.update(_embed_and_store(batch, refine))
                 batch = []
+                images_claims_renew({image.claimed_by for image in images})  # the rest are still ours
         if batch:
             outcomes.update(_embed_and_store(batch, refine))
     return outcomes

@@ -136,6 +136,11 @@ STYLESITE_SHARED_DIR = Path(env("STYLESITE_SHARED_DIR", default=str(BASE_DIR.par
 STYLESITE_UPLOAD_MAX_BYTES = env.int("STYLESITE_UPLOAD_MAX_BYTES", default=10 * 1024 * 1024)
 # Images stuck in pending/processing longer than this are re-queued by the periodic sweep.
 STYLESITE_STUCK_AFTER_SECONDS = env.int("STYLESITE_STUCK_AFTER_SECONDS", default=600)
+# A task renews its claims after every stored batch (seconds apart); claims not renewed for this long
+# belong to a task whose worker died, and the next task takes them over. Without it, images held by a
+# killed child waited for its redelivery at the back of the queue, and those of a killed worker for
+# the broker's visibility timeout or the sweep (bench/chaos.py).
+STYLESITE_CLAIM_LEASE_SECONDS = env.int("STYLESITE_CLAIM_LEASE_SECONDS", default=30)
 STYLESITE_HNSW_EF_SEARCH = env.int("STYLESITE_HNSW_EF_SEARCH", default=80)
 # A pipeline task takes its own image and up to this many pending ones in all (a batching worker).
 STYLESITE_PIPELINE_BATCH = env.int("STYLESITE_PIPELINE_BATCH", default=32)
@@ -239,6 +244,10 @@ CELERY_RESULT_EXPIRES = 24 * 60 * 60
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="stylesite")
 # Pass 2 of the image pipeline (cut-out and re-embedding) runs on its own, lower-priority queue.
 STYLESITE_REFINE_QUEUE = env("STYLESITE_REFINE_QUEUE", default=f"{CELERY_TASK_DEFAULT_QUEUE}-refine")
+# A new pool child must report itself up within this many seconds or it is killed and replaced. It loads
+# the models first (``stylesite.celery.warm_up``: ~10 s on a busy 2-core machine), and Celery's default
+# of 4 s then killed every replacement child: after one lost child the worker never ran a task again.
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = env.float("CELERY_WORKER_PROC_ALIVE_TIMEOUT", default=120.0)
 CELERY_WORKER_MAX_TASKS_PER_CHILD = env.int("CELERY_WORKER_MAX_TASKS_PER_CHILD", default=0) or None
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-images": {"task": "recommender.pipeline.tasks.sweep_stuck_images_task", "schedule": 300.0},

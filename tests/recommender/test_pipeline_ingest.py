@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from catalog.lifecycle import image_claim, images_claim_more
+from catalog.lifecycle import image_claim, images_claim_more, images_claims_renew
 from catalog.models import ItemImage
 from recommender.models import Embedding, StyleJob
 from recommender.pipeline.services import image_process
@@ -250,3 +250,37 @@ def test_a_redelivered_refine_task_resumes_its_batch_and_another_task_leaves_it(
     # The broker redelivers pass-2-A: it resumes both at once.
     assert refine_image_task.apply(args=[images[0].pk], task_id="pass-2-A").get() == "refined"
     assert ItemImage.objects.filter(pk__in=[image.pk for image in images], refined=True, claimed_by="").count() == 2
+
+
+def _age_claims(images, seconds: float) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    ItemImage.objects.filter(pk__in=[image.pk for image in images]).update(
+        status_changed=timezone.now() - timedelta(seconds=seconds))
+
+
+@pytest.mark.django_db
+def test_claims_whose_task_stopped_renewing_them_are_taken_over_after_the_lease(make_item, settings):
+    first, second = (make_item().images.get() for _ in range(2))
+    assert image_claim(first.pk, "task-A") is not None
+    assert len(images_claim_more("task-A", 5)) == 2
+    # task-A's whole worker is killed: its message stays invisible for the broker's visibility timeout
+    # (hours), and its claims are no longer renewed.
+    _age_claims([first, second], settings.STYLESITE_CLAIM_LEASE_SECONDS + 1)
+
+    assert process_image_task.apply(args=[first.pk], task_id="task-B").get() == "ready"
+    assert statuses([first, second]) == ["ready", "ready"]
+    assert Embedding.objects.filter(image__in=[first, second]).count() == 2
+
+
+@pytest.mark.django_db
+def test_a_task_renews_its_claims_so_no_other_task_takes_them(make_item, settings):
+    first, second = (make_item().images.get() for _ in range(2))
+    assert len(images_claim_more("task-A", 5)) == 2
+    _age_claims([first, second], settings.STYLESITE_CLAIM_LEASE_SECONDS + 1)  # a slow batch, still alive
+    images_claims_renew({"task-A"})
+    assert images_claim_more("task-B", 5) == []
+    assert image_claim(first.pk, "task-B") is None
+    assert ItemImage.objects.filter(pk__in=[first.pk, second.pk], claimed_by="task-A").count() == 2
