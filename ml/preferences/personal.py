@@ -33,7 +33,7 @@ import itertools
 import numpy as np
 
 from ml.preferences.baselines import LabelPrior, smoothed_rate
-from ml.preferences.calibration import Platt, choose_margin, fit_logreg, sigmoid
+from ml.preferences.calibration import Platt, choose_margin, fit_logreg, leave_one_out_logits, sigmoid
 from ml.preferences.data import RatedItems, VoteData
 from ml.preferences.evaluation import stratified_holdout
 from ml.preferences.item_cf import UserTaste, leave_one_out_dots, median_fallback
@@ -203,8 +203,7 @@ class Personal(RatedItems):
 
         * ``evidence``: the Laplace-approximated log marginal likelihood;
         * ``loo``: the approximate leave-one-out log predictive density (each vote predicted by
-          the fit without it, from one Newton step: ``z_-i = z_i + w_i (p_i - y_i) h_i / (1 - w_i
-          p_i (1 - p_i) h_i)`` with ``h_i = x_i' H^-1 x_i``). Averaging with these weights is
+          the fit without it, :func:`leave_one_out_logits`). Averaging with these weights is
           pseudo-Bayesian model averaging, which unlike the evidence does not depend on how
           well the prior's width was guessed, only on how well each pattern predicts unseen votes.
         """
@@ -215,24 +214,19 @@ class Personal(RatedItems):
         for penalty in self._penalties():
             theta = fit_logreg(x, y, prior, penalty, max_iter=8, tol=1e-4, weight=weight)
             z = x @ theta
-            p = sigmoid(z)
-            loglik = -np.sum(weight * (np.logaddexp(0.0, -z) * y + np.logaddexp(0.0, z) * (1 - y)))
-            curvature = weight * p * (1 - p)
-            hess = (x.T * curvature) @ x + np.diag(penalty)
+            loglik = _log_likelihood(z, y, weight)
+            z_out, hess = leave_one_out_logits(x, y, theta, penalty, weight)
             d = theta - prior
             log_evidence.append(loglik - 0.5 * d @ (penalty * d) + 0.5 * np.sum(np.log(penalty))
                                 - 0.5 * np.linalg.slogdet(hess)[1])
-            h = np.einsum("ij,ji->i", x, np.linalg.solve(hess, x.T))
-            z_out = z + weight * (p - y) * h / np.maximum(1.0 - curvature * h, 1e-6)
-            loo.append(-np.sum(weight * (np.logaddexp(0.0, -z_out) * y + np.logaddexp(0.0, z_out) * (1 - y))))
+            loo.append(_log_likelihood(z_out, y, weight))
             thetas.append(theta)
         # One more candidate: label_prior itself (weight 1 on its logit, nothing else). It has
         # no parameters to fit, and its column is already leave-one-out on the voted items, so
         # its log-likelihood there is both its LOO density and its evidence.
         baseline = np.zeros(x.shape[1])
         baseline[self._label_at] = 1.0
-        z = x @ baseline
-        fixed = -np.sum(weight * (np.logaddexp(0.0, -z) * y + np.logaddexp(0.0, z) * (1 - y)))
+        fixed = _log_likelihood(x @ baseline, y, weight)
         thetas.append(baseline)
         return np.array(thetas), {"evidence": np.array(log_evidence + [fixed]), "loo": np.array(loo + [fixed])}
 
@@ -307,6 +301,11 @@ class Personal(RatedItems):
 
 
 _NO_VOTES = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool))
+
+
+def _log_likelihood(z: np.ndarray, y: np.ndarray, weight: np.ndarray) -> float:
+    """Weighted Bernoulli log-likelihood of the votes ``y`` under logits ``z``."""
+    return float(-np.sum(weight * (np.logaddexp(0.0, -z) * y + np.logaddexp(0.0, z) * (1 - y))))
 
 
 def _average(thetas: np.ndarray, log_scores: np.ndarray) -> np.ndarray:

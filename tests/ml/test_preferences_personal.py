@@ -17,7 +17,7 @@ from ml.preferences import (
     cover_labels,
     user_aucs,
 )
-from ml.preferences.calibration import choose_margin
+from ml.preferences.calibration import choose_margin, fit_logreg, leave_one_out_logits
 from ml.preferences.evaluation import bootstrap_interval
 from ml.simulation import FAMILIES, simulate_families
 
@@ -208,3 +208,16 @@ def test_personal_does_not_lose_to_label_prior_on_users_whose_taste_is_their_lab
     personal = Personal(side, n_components=4).fit(features, VoteData(users, items, liked))
     prior = LabelPrior(side).fit(features, VoteData(users, items, liked))
     assert np.mean(list(user_aucs(personal, held).values())) >= np.mean(list(user_aucs(prior, held).values())) - 0.01
+
+
+def test_leave_one_out_logits_match_refitting_without_each_row():
+    rng = np.random.default_rng(1)
+    x = np.c_[rng.normal(size=(40, 3)), np.ones(40)]
+    y = (x[:, 0] - 0.5 * x[:, 1] + rng.logistic(size=40) > 0).astype(float)
+    weight, penalty, prior = rng.uniform(0.5, 1.0, 40), np.full(4, 2.0), np.zeros(4)
+    theta = fit_logreg(x, y, prior, penalty, weight=weight)
+    approx, _ = leave_one_out_logits(x, y, theta, penalty, weight)
+    exact = np.array([x[i] @ fit_logreg(np.delete(x, i, 0), np.delete(y, i), prior, penalty,
+                                        weight=np.delete(weight, i)) for i in range(40)])
+    assert np.max(np.abs(approx - exact)) < 0.02
+    assert np.max(np.abs(x @ theta - exact)) > 0.05  # the in-sample logits are not leave-one-out
