@@ -14,6 +14,7 @@ SVG (``ml.plots.lines_svg``) to ``--svg``.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -82,7 +83,8 @@ def main() -> None:
                             by_family.setdefault("item_cf random 60", {}).setdefault(
                                 visitors.family[user], []).append(auc(truth, p_cf))
     print(f"{len(cat.labels)} photos; model fitted on {args.population} simulated visitors; {args.users} new "
-          f"visitors vote {STEP} at a time; mean per-user AUC on 150 test items (their true taste)")
+          f"visitors vote {STEP} at a time; mean per-user AUC on 150 test items (their true taste); "
+          f"load average {os.getloadavg()[0]:.2f}")
     print(f"{'votes':>6s}" + "".join(f"{name:>16s}" for name in curves))
     for n in CHECKPOINTS:
         print(f"{n:>6d}" + "".join(f"{np.mean(c[n]):>16.3f}" for c in curves.values()))

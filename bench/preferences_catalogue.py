@@ -95,6 +95,7 @@ def _build(path: Path) -> Catalogue:
 
     from ml.embedders import get_embedder
 
+    path.parent.mkdir(parents=True, exist_ok=True)  # the descriptor and truth caches go there first
     files = sorted(DATA.glob("*/*/*.jpg"))
     label_names = sorted({f.parent.name for f in files})
     embedder = get_embedder("efficientnet-lite0")
@@ -109,7 +110,6 @@ def _build(path: Path) -> Catalogue:
     catalogue = Catalogue(np.concatenate(features).astype(np.float64),
                           np.array([label_names.index(f.parent.name) for f in files]), label_names,
                           _descriptors(), *_truth())
-    path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, features=catalogue.features, labels=catalogue.labels, label_names=np.array(label_names),
              )
     return catalogue

@@ -8,6 +8,7 @@ pattern are computed from the photos independently of ``ml.descriptors``. Each u
 validation hold-out of the TRAIN votes (``choose_served``); the test votes only score.
 
     nice -n 10 .venv/bin/python bench/preferences_families.py [--users 100] [--votes 60] [--seeds 0 1]
+        [--flip 0.1] [--strength 5]   # another noise setting: a check the model was not fitted to one
 
 Prints per predictor: mean per-user AUC with its 95 % bootstrap interval, pooled AUC, accuracy
 where decided, unsure share; then mean per-user AUC per family, and what was served and why.
@@ -15,6 +16,7 @@ where decided, unsure share; then mean per-user AUC per family, and what was ser
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -36,6 +38,9 @@ def main() -> None:
     parser.add_argument("--votes", type=int, default=60)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--only", nargs="+", choices=NAMES, default=list(NAMES))
+    parser.add_argument("--flip", type=float, default=0.1, help="share of votes flipped at random")
+    parser.add_argument("--strength", type=float, default=5.0,
+                        help="how sharply a vote follows the taste (lower: noisier votes)")
     args = parser.parse_args()
     cat = load_catalogue()
     side = ItemSide.build({"label": [cat.label_names[i] for i in cat.labels]}, cat.descriptors)
@@ -43,7 +48,8 @@ def main() -> None:
     fam: dict[str, dict[str, list[float]]] = {}
     served_lines = []
     for seed in args.seeds:
-        sim = simulate_families(cat.features, cat.labels, cat.colour, cat.pattern, args.users, args.votes, seed=seed)
+        sim = simulate_families(cat.features, cat.labels, cat.colour, cat.pattern, args.users, args.votes, seed=seed,
+                                flip=args.flip, strength=args.strength)
         family_of = dict(enumerate(sim.family))
         factories = {n: (lambda n=n, seed=seed: make_predictor(n, side, seed)) for n in args.only}
         served, val, why = choose_served(factories, cat.features, sim.train, seed=seed)
@@ -56,7 +62,8 @@ def main() -> None:
             for user, auc in user_aucs(predictor, sim.test).items():
                 fam.setdefault(name, {}).setdefault(family_of[user], []).append(auc)
                 fam[name].setdefault("all", []).append(auc)
-    print(f"{len(cat.labels)} photos, {args.users} users x {args.votes} votes, 150 test items each, seeds {args.seeds}")
+    print(f"{len(cat.labels)} photos, {args.users} users x {args.votes} votes, 150 test items each, seeds {args.seeds}, "
+          f"flip {args.flip}, strength {args.strength}; load average {os.getloadavg()[0]:.2f}")
     print(f"{'predictor':12s}{'user AUC [95% CI]':>24s}{'pooled AUC':>12s}{'acc decided':>13s}{'unsure':>9s}"
           f"{'val AUC':>9s}{'fit s':>8s}")
     for name, runs in rows.items():

@@ -13,8 +13,9 @@ Predictors (all share the :class:`~ml.preferences.data.Predictor` interface):
   taste and votes, and PCA-reduced image features; one global model and per-user models shrunk
   toward it, trained on cross-fitted inputs, Platt-calibrated.
 * :class:`Personal` (``personal``) - per-user logistic regression over item metadata, image
-  descriptors and the embedding, shrunk toward a population model, refitted from the user's
-  votes at each request; it also picks what to rate next (active learning).
+  descriptors, the embedding and the user's label like-rate (``label_prior``'s logit), shrunk
+  toward a population model, refitted from the user's votes at each request; it also picks what
+  to rate next (active learning).
 * Baselines :class:`LabelPrior` (``label_prior``) and :class:`Popularity` (``popularity``):
   what a learned predictor must beat on validation votes to be served (:func:`choose_served`).
 

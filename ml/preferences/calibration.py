@@ -68,6 +68,24 @@ def fit_logreg(x: np.ndarray, y: np.ndarray, prior: np.ndarray, penalty: np.ndar
     return theta
 
 
+def leave_one_out_logits(x: np.ndarray, y: np.ndarray, theta: np.ndarray, penalty: np.ndarray,
+                         weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Approximate leave-one-out logits of a :func:`fit_logreg` fit, and its Hessian.
+
+    Row ``i``'s logit from the fit without it, by one Newton step from ``theta``:
+    ``z_-i = z_i + w_i (p_i - y_i) h_i / (1 - w_i p_i (1 - p_i) h_i)`` with ``h_i = x_i' H^-1 x_i``
+    (Sherman-Morrison on the Hessian ``H`` of the penalised loss). One solve for all rows
+    instead of one refit per row; exact for a quadratic loss, close for a logistic one.
+    """
+    w = np.ones(len(y)) if weight is None else weight
+    z = x @ theta
+    p = sigmoid(z)
+    curvature = w * p * (1 - p)
+    hess = (x.T * curvature) @ x + np.diag(penalty)
+    h = np.einsum("ij,ji->i", x, np.linalg.solve(hess, x.T))
+    return z + w * (p - y) * h / np.maximum(1.0 - curvature * h, 1e-6), hess
+
+
 def youden_threshold(scores: np.ndarray, liked: np.ndarray) -> float | None:
     """The cut ``t`` on the ROC curve maximising TPR - FPR, for the rule "like when score > t".
 

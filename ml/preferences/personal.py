@@ -2,23 +2,29 @@
 
 Inputs of a (user, item) pair: the item's metadata one-hot (label, category, gender, period,
 price band), its image descriptors (colour, brightness, saturation, pattern; z-scored, 0 where
-missing), its embedding reduced by PCA to ``n_components`` unit-variance axes, the user's item_cf
-score of it (leave-one-out on the user's own voted items, so training rows are honest; the
-embedding's full detail enters here), and an intercept. Nothing in it is specific to one taste model: a user who cares about garment class
-moves the one-hot weights, one who cares about colour the descriptor weights, and the ridge
-penalty (per input group, chosen on a validation hold-out of the train votes) keeps a user with
-few votes near the population's model.
+missing), its embedding reduced by PCA to ``n_components`` unit-variance axes, two scores from
+the user's own votes - the logit of ``label_prior``'s P(like) (their smoothed like-rate on the
+item's label) and their item_cf score (the embedding's full detail) - both leave-one-out on the
+user's voted items so training rows are honest, and an intercept. Nothing in it is specific to
+one taste model: a user who cares about garment class moves the label-rate and one-hot weights,
+one who cares about colour the descriptor weights, and the ridge penalty (chosen on a validation
+hold-out of the train votes, as everything else here) keeps a user with few votes near the
+population's model.
 
 The population model is a ridge logistic regression on everyone's votes. A user's weights are
 MAP estimates under Gaussian priors centred on it, one per *relevance pattern*: each input group
-either free to move (penalty ``lam``) or held at the population's weights (penalty ``off``).
-The patterns are averaged with weights from their Laplace-approximated evidence, so a user whose
-votes follow garment class ends up with free class weights and population colour weights, and a
-colour-driven one the other way round, without any rule about which groups matter. All of it
-takes a few milliseconds from the user's votes as they are now (``predict_live``), so each vote
-changes the next prediction without a refit. Platt scaling and the unsure band are fitted on the hold-out
-(refitted at every Celery refit, as votes arrive). Votes are weighted from ``1 - recency`` (the
-oldest) to 1 (the newest), so a drifting taste is followed without forgetting the old votes.
+either free to move (penalty ``lam``) or held at the population's weights (penalty ``off``);
+one more candidate is ``label_prior`` itself (weight 1 on its logit, nothing else), so a user
+whose votes follow their label rates is not made to pay for inputs that only add noise. The
+candidates are averaged with weights from either their Laplace-approximated evidence or their
+approximate leave-one-out predictive density (pseudo-BMA), whichever predicts the validation
+votes better. So a user whose votes follow garment class ends up with free class weights and
+population colour weights, and a colour-driven one the other way round, without any rule about
+which groups matter. All of it takes a few milliseconds from the user's votes as they are now
+(``predict_live``), so each vote changes the next prediction without a refit. Platt scaling and
+the unsure band are fitted on the hold-out (refitted at every Celery refit, as votes arrive).
+Votes are weighted from ``1 - recency`` (the oldest) to 1 (the newest), so a drifting taste is
+followed without forgetting the old votes.
 """
 from __future__ import annotations
 
@@ -26,21 +32,28 @@ import itertools
 
 import numpy as np
 
-from ml.preferences.calibration import Platt, choose_margin, fit_logreg, sigmoid
+from ml.preferences.baselines import LabelPrior, smoothed_rate
+from ml.preferences.calibration import Platt, choose_margin, fit_logreg, leave_one_out_logits, sigmoid
 from ml.preferences.data import RatedItems, VoteData
 from ml.preferences.evaluation import stratified_holdout
 from ml.preferences.item_cf import UserTaste, leave_one_out_dots, median_fallback
 from ml.preferences.side import ItemSide
 
 
+# How a user's fits under the relevance patterns are weighted (:meth:`Personal._pattern_fits`),
+# chosen with the penalty on the validation hold-out.
+WEIGHTINGS = ("evidence", "loo")
+
+
 class Personal(RatedItems):
     name = "personal"
     pca_sample = 4000
-    lam_grid: tuple[float, ...] = (1.0, 4.0)
+    lam_grid: tuple[float, ...] = (1.0, 4.0, 16.0)
     off = 1e3  # the penalty that holds a group at the population's weights
     intercept_penalty = 0.3
     sparse_factor = 0.25
     next_pool = 600  # candidates kept for the greedy pass of ``next_to_rate``
+    weighting = "evidence"  # until ``fit`` chooses
 
     def __init__(self, side: ItemSide, n_components: int = 32, recency: float = 0.5, seed: int = 0) -> None:
         self.side = side
@@ -57,7 +70,10 @@ class Personal(RatedItems):
         self._x = self._item_inputs(self._features)
         self._fallback = median_fallback(self._features)
         self._cf_scale = 1.0
-        pooled = [self._cf_column(items, liked, items) for items, liked in self._rated.values()]
+        self._n_label_slots = int(self.side.labels.max()) + 2  # the last slot: items without a label
+        self._like_rate = (votes.liked.sum() + 1.0) / (len(votes) + 2.0)
+        pooled = [self._cf_column(items, liked, items, _own_votes(items, liked, items))
+                  for items, liked in self._rated.values()]
         self._cf_scale = float(np.std(np.concatenate(pooled))) if pooled else 1.0
         self._cf_scale = self._cf_scale if self._cf_scale > 1e-9 else 1.0
         inner_train, inner_val = stratified_holdout(votes, frac=0.2, seed=self.seed)
@@ -65,20 +81,28 @@ class Personal(RatedItems):
         y_val = np.concatenate([liked for _, liked in val.values()]) if val else np.zeros(0, dtype=bool)
         train_by_user = inner_train.by_user()
         prior = self._fit_population(inner_train)
-        best: tuple[float, float, np.ndarray] | None = None
+        best: tuple[float, float, str, np.ndarray] | None = None
         for lam in self.lam_grid:
             self.lam = lam
-            parts = []
+            parts: dict[str, list[np.ndarray]] = {w: [] for w in WEIGHTINGS}
             for u, (items, _) in val.items():
                 v_items, v_liked = train_by_user.get(u, _NO_VOTES)
-                parts.append(self._rows(v_items, v_liked, items) @ self._fit_user(prior, v_items, v_liked))
-            logits = np.concatenate(parts) if parts else np.zeros(0)
-            loss = float(np.mean(np.logaddexp(0.0, -logits) * y_val + np.logaddexp(0.0, logits) * ~y_val)) \
-                if len(logits) else 0.0
-            if best is None or loss < best[0]:
-                best = (loss, lam, logits)
+                rows = self._rows(v_items, v_liked, items)
+                if len(v_items) == 0:
+                    for w in WEIGHTINGS:
+                        parts[w].append(rows @ prior)
+                    continue
+                thetas, scores = self._pattern_fits(prior, v_items, v_liked)
+                for w in WEIGHTINGS:
+                    parts[w].append(rows @ _average(thetas, scores[w]))
+            for w in WEIGHTINGS:
+                logits = np.concatenate(parts[w]) if parts[w] else np.zeros(0)
+                loss = float(np.mean(np.logaddexp(0.0, -logits) * y_val + np.logaddexp(0.0, logits) * ~y_val)) \
+                    if len(logits) else 0.0
+                if best is None or loss < best[0]:
+                    best = (loss, lam, w, logits)
         assert best is not None
-        _, self.lam, val_logits = best
+        _, self.lam, self.weighting, val_logits = best
         self._platt = Platt.fit(val_logits, y_val)
         if len(val_logits):
             self.margins = (choose_margin(self._platt(val_logits), y_val), 0.0)
@@ -87,8 +111,8 @@ class Personal(RatedItems):
         return self
 
     def _item_inputs(self, features: np.ndarray) -> np.ndarray:
-        """The per-item columns; ``_groups`` numbers each input's group (the item_cf column and the
-        intercept, appended per user in ``_rows``, come last)."""
+        """The per-item columns; ``_groups`` numbers each input's group (the label-rate and item_cf
+        columns and the intercept, appended per user in ``_rows``, come last)."""
         from sklearn.decomposition import PCA
 
         blocks = [self.side.meta]
@@ -107,20 +131,15 @@ class Personal(RatedItems):
         self._has_meta = self.side.meta.shape[1] > 0
         blocks = [b for b in blocks if b.shape[1]]
         n = len(blocks)
-        self._groups = np.concatenate([np.full(b.shape[1], g) for g, b in enumerate(blocks)] + [[n, n + 1]]).astype(int)
+        self._label_at = sum(b.shape[1] for b in blocks)  # the label-rate column follows the item columns
+        self._groups = np.concatenate([np.full(b.shape[1], g) for g, b in enumerate(blocks)]
+                                      + [[n, n + 1, n + 2]]).astype(int)
         return np.concatenate(blocks, axis=1) if blocks else np.zeros((len(features), 0))
 
-    def _cf_column(self, items: np.ndarray, liked: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    def _cf_column(self, items: np.ndarray, liked: np.ndarray, targets: np.ndarray, own: np.ndarray) -> np.ndarray:
         """The item_cf score of ``targets`` from the votes ``(items, liked)``; a voted target is
-        scored without its own vote."""
-        items, liked = np.asarray(items, dtype=np.int64), np.asarray(liked, dtype=bool)
-        targets = np.atleast_1d(np.asarray(targets, dtype=np.int64))
+        scored without its own vote (``own``: see :func:`_own_votes`)."""
         taste = UserTaste.from_votes(self._features, items, liked)
-        own = np.full(len(targets), -1)
-        if len(items):
-            order = np.argsort(items, kind="stable")
-            at = np.minimum(np.searchsorted(items[order], targets), len(items) - 1)
-            own = np.where(items[order][at] == targets, liked[order][at].astype(int), -1)
         directions = np.c_[taste.like_sum, taste.dislike_sum, self._fallback]
         if 4 * len(targets) > len(self._features):  # a feed: one pass over the matrix beats a gather
             dots = (self._features32 @ directions.astype(np.float32))[targets].astype(np.float64)
@@ -130,8 +149,25 @@ class Personal(RatedItems):
 
     def _rows(self, items: np.ndarray, liked: np.ndarray, targets: np.ndarray) -> np.ndarray:
         """Design rows of ``targets`` for a user whose votes are ``(items, liked)``."""
+        items, liked = np.asarray(items, dtype=np.int64), np.asarray(liked, dtype=bool)
         targets = np.atleast_1d(np.asarray(targets, dtype=np.int64))
-        return np.c_[self._x[targets], self._cf_column(items, liked, targets), np.ones(len(targets))]
+        own = _own_votes(items, liked, targets)
+        return np.c_[self._x[targets], self._label_column(items, liked, targets, own),
+                     self._cf_column(items, liked, targets, own), np.ones(len(targets))]
+
+    def _label_column(self, items: np.ndarray, liked: np.ndarray, targets: np.ndarray, own: np.ndarray) -> np.ndarray:
+        """The logit of ``label_prior``'s P(like) of ``targets`` from the votes ``(items, liked)``
+        (the user's like-rate on the item's label, smoothed toward their overall rate), a voted
+        target without its own vote. With it the model holds the baseline as one of its inputs:
+        a user whose taste is their label rates can put their weight on it alone."""
+        n_slots = self._n_label_slots
+        slot = self.side.labels % n_slots
+        like_l = np.bincount(slot[items], weights=liked, minlength=n_slots)[slot[targets]] - (own == 1)
+        n_l = np.bincount(slot[items], minlength=n_slots)[slot[targets]] - (own >= 0)
+        overall = smoothed_rate(liked.sum() - (own == 1), len(items) - (own >= 0), self._like_rate,
+                                LabelPrior.strength)
+        rate = smoothed_rate(like_l, n_l, overall, LabelPrior.strength)
+        return np.log(rate / (1.0 - rate))
 
     def _penalties(self) -> np.ndarray:
         """One penalty vector per relevance pattern (every on/off choice of the input groups);
@@ -154,25 +190,45 @@ class Personal(RatedItems):
         return fit_logreg(x, y, np.zeros(p), np.where(self._groups == self._groups.max(), 1e-3, 1.0))
 
     def _fit_user(self, prior: np.ndarray, items: np.ndarray, liked: np.ndarray) -> np.ndarray:
-        """The evidence-weighted average of the user's MAP weights over the relevance patterns."""
+        """The average of the user's MAP weights over the relevance patterns, weighted as
+        ``self.weighting`` says (see :meth:`_pattern_fits`)."""
         if len(items) == 0:
             return prior
+        thetas, scores = self._pattern_fits(prior, items, liked)
+        return _average(thetas, scores[self.weighting])
+
+    def _pattern_fits(self, prior: np.ndarray, items: np.ndarray,
+                      liked: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The user's MAP weights under each relevance pattern, and two log-scores per pattern:
+
+        * ``evidence``: the Laplace-approximated log marginal likelihood;
+        * ``loo``: the approximate leave-one-out log predictive density (each vote predicted by
+          the fit without it, :func:`leave_one_out_logits`). Averaging with these weights is
+          pseudo-Bayesian model averaging, which unlike the evidence does not depend on how
+          well the prior's width was guessed, only on how well each pattern predicts unseen votes.
+        """
         n = len(items)
         weight = 1.0 - self.recency * (1.0 - np.arange(1, n + 1) / n)
         x, y = self._rows(items, liked, items), np.asarray(liked, dtype=float)
-        thetas, log_evidence = [], []
+        thetas, log_evidence, loo = [], [], []
         for penalty in self._penalties():
             theta = fit_logreg(x, y, prior, penalty, max_iter=8, tol=1e-4, weight=weight)
             z = x @ theta
-            p = sigmoid(z)
-            loglik = -np.sum(weight * (np.logaddexp(0.0, -z) * y + np.logaddexp(0.0, z) * (1 - y)))
-            hess = (x.T * (weight * p * (1 - p))) @ x + np.diag(penalty)
+            loglik = _log_likelihood(z, y, weight)
+            z_out, hess = leave_one_out_logits(x, y, theta, penalty, weight)
             d = theta - prior
             log_evidence.append(loglik - 0.5 * d @ (penalty * d) + 0.5 * np.sum(np.log(penalty))
                                 - 0.5 * np.linalg.slogdet(hess)[1])
+            loo.append(_log_likelihood(z_out, y, weight))
             thetas.append(theta)
-        w = np.exp(np.array(log_evidence) - max(log_evidence))
-        return (w / w.sum()) @ np.array(thetas)
+        # One more candidate: label_prior itself (weight 1 on its logit, nothing else). It has
+        # no parameters to fit, and its column is already leave-one-out on the voted items, so
+        # its log-likelihood there is both its LOO density and its evidence.
+        baseline = np.zeros(x.shape[1])
+        baseline[self._label_at] = 1.0
+        fixed = _log_likelihood(x @ baseline, y, weight)
+        thetas.append(baseline)
+        return np.array(thetas), {"evidence": np.array(log_evidence + [fixed]), "loo": np.array(loo + [fixed])}
 
     # ------------------------------------------------------------------ answering
 
@@ -245,3 +301,23 @@ class Personal(RatedItems):
 
 
 _NO_VOTES = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool))
+
+
+def _log_likelihood(z: np.ndarray, y: np.ndarray, weight: np.ndarray) -> float:
+    """Weighted Bernoulli log-likelihood of the votes ``y`` under logits ``z``."""
+    return float(-np.sum(weight * (np.logaddexp(0.0, -z) * y + np.logaddexp(0.0, z) * (1 - y))))
+
+
+def _average(thetas: np.ndarray, log_scores: np.ndarray) -> np.ndarray:
+    """``thetas`` averaged with weights proportional to ``exp(log_scores)``."""
+    w = np.exp(log_scores - log_scores.max())
+    return (w / w.sum()) @ thetas
+
+
+def _own_votes(items: np.ndarray, liked: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Per target: 1 if the user liked it, 0 if they disliked it, -1 if they have not voted on it."""
+    if not len(items):
+        return np.full(len(targets), -1)
+    order = np.argsort(items, kind="stable")
+    at = np.minimum(np.searchsorted(items[order], targets), len(items) - 1)
+    return np.where(items[order][at] == targets, liked[order][at].astype(int), -1)

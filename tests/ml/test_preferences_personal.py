@@ -17,7 +17,7 @@ from ml.preferences import (
     cover_labels,
     user_aucs,
 )
-from ml.preferences.calibration import choose_margin
+from ml.preferences.calibration import choose_margin, fit_logreg, leave_one_out_logits
 from ml.preferences.evaluation import bootstrap_interval
 from ml.simulation import FAMILIES, simulate_families
 
@@ -189,3 +189,35 @@ def test_lines_svg_draws_one_line_per_series_and_escapes_names():
                      "random": (np.array([10, 20]), np.array([0.6, 0.7]))}, "votes", "AUC")
     assert svg.startswith("<svg") and svg.count("<polyline") == 2
     assert "active &lt;5&gt; 0.800" in svg and "<5>" not in svg
+
+
+def test_personal_does_not_lose_to_label_prior_on_users_whose_taste_is_their_label_rates():
+    rng = np.random.default_rng(3)
+    n_items, n_users = 400, 40
+    labels = rng.integers(0, 8, n_items)
+    features = rng.normal(size=(n_items, 8))  # the image says nothing of this taste
+    features /= np.linalg.norm(features, axis=1, keepdims=True)
+    side = side_of(labels, rng.normal(size=(n_items, 3)))
+    weights = rng.normal(size=(n_users, 8))  # each user's own liking of each label
+    users = np.repeat(np.arange(n_users), 40)
+    items = np.concatenate([rng.choice(n_items, 40, replace=False) for _ in range(n_users)])
+    liked = weights[users, labels[items]] + 0.5 * rng.logistic(size=len(items)) > 0
+    asked = rng.integers(0, n_items, (n_users, 30))
+    held = VoteData(np.repeat(np.arange(n_users), 30), asked.ravel(),
+                    (weights[np.arange(n_users)[:, None], labels[asked]] > 0).ravel())
+    personal = Personal(side, n_components=4).fit(features, VoteData(users, items, liked))
+    prior = LabelPrior(side).fit(features, VoteData(users, items, liked))
+    assert np.mean(list(user_aucs(personal, held).values())) >= np.mean(list(user_aucs(prior, held).values())) - 0.01
+
+
+def test_leave_one_out_logits_match_refitting_without_each_row():
+    rng = np.random.default_rng(1)
+    x = np.c_[rng.normal(size=(40, 3)), np.ones(40)]
+    y = (x[:, 0] - 0.5 * x[:, 1] + rng.logistic(size=40) > 0).astype(float)
+    weight, penalty, prior = rng.uniform(0.5, 1.0, 40), np.full(4, 2.0), np.zeros(4)
+    theta = fit_logreg(x, y, prior, penalty, weight=weight)
+    approx, _ = leave_one_out_logits(x, y, theta, penalty, weight)
+    exact = np.array([x[i] @ fit_logreg(np.delete(x, i, 0), np.delete(y, i), prior, penalty,
+                                        weight=np.delete(weight, i)) for i in range(40)])
+    assert np.max(np.abs(approx - exact)) < 0.02
+    assert np.max(np.abs(x @ theta - exact)) > 0.05  # the in-sample logits are not leave-one-out
