@@ -242,16 +242,20 @@ def torch_model(name: str) -> object:
 
 def export_onnx(name: str) -> Path:
     """Export the model once per version; concurrent workers race safely (atomic rename)."""
-    import torch
-
     spec = get_spec(name)
     path = onnx_path(spec)
     if path.is_file():
         return path
-    model = torch_model(name)
+    return export_module_onnx(torch_model(name), path, spec.input_size)
+
+
+def export_module_onnx(model: object, path: Path, input_size: int) -> Path:
+    """Write ``model`` (eval mode; (n, 3, S, S) in) to ``path`` as ONNX with a dynamic batch axis."""
+    import torch
+
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-    dummy = torch.zeros(1, 3, spec.input_size, spec.input_size)
+    dummy = torch.zeros(1, 3, input_size, input_size)
     with torch.inference_mode(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's deprecation and constant-folding chatter
         torch.onnx.export(model, dummy, str(tmp), input_names=["input"], output_names=["features"],
@@ -261,13 +265,19 @@ def export_onnx(name: str) -> Path:
     return path
 
 
-def _onnx_runner(name: str) -> Callable[[np.ndarray], np.ndarray]:
+def onnx_runner(path: Path, threads: int = 0) -> Callable[[np.ndarray], np.ndarray]:
+    """Run an exported model with ONNX Runtime on the CPU (``threads``: 0 lets it choose)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session = ort.InferenceSession(str(export_onnx(name)), options, providers=["CPUExecutionProvider"])
+    options.intra_op_num_threads = threads
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     return lambda batch: session.run(None, {"input": batch})[0]
+
+
+def _onnx_runner(name: str) -> Callable[[np.ndarray], np.ndarray]:
+    return onnx_runner(export_onnx(name))
 
 
 def _torch_runner(name: str) -> Callable[[np.ndarray], np.ndarray]:

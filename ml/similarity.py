@@ -350,16 +350,21 @@ def spaces_of(head: SimilarityHead, raw: np.ndarray) -> dict[str, np.ndarray]:
 def evaluation_rows(head: SimilarityHead, train: tuple[np.ndarray, Sequence[str]],
                     queries: dict[str, tuple[np.ndarray, Sequence[str]]], *,
                     classifier_kinds: Sequence[str] = ("logreg", "mlp"),
+                    reference: dict[str, np.ndarray] | None = None,
                     progress: Progress = _noop) -> list[dict]:
     """One row per (space, query split): P@1/5/10 and mAP@10 of same-label retrieval against the
     train split, overlap@10 with the raw lists, and the accuracy and macro-F1 of a style classifier
-    fitted on that space (``ml.classifier.train_head``, chosen on the ``validation`` queries)."""
+    fitted on that space (``ml.classifier.train_head``, chosen on the ``validation`` queries).
+
+    ``reference``: per query split, the top-10 train rows of another backbone's raw space for the
+    same queries and gallery in the same order (a fine-tuned backbone's overlap is then measured
+    against the original raw lists); by default this head's own raw space."""
     from ml.classifier import evaluate, train_head
 
     train_x, train_y = train
     gallery = spaces_of(head, train_x)
     by_split = {split: spaces_of(head, x) for split, (x, _y) in queries.items()}
-    raw_lists = {split: top_k(s["raw"], gallery["raw"], SCORE_K) for split, s in by_split.items()}
+    raw_lists = reference or {split: top_k(s["raw"], gallery["raw"], SCORE_K) for split, s in by_split.items()}
     val_x, val_y = queries.get("validation", (train_x[:0], []))
     rows = []
     for step, space in enumerate(gallery):

@@ -138,11 +138,19 @@ def base_vectors(collection: Collection, model: EmbeddingModel) -> BaseVectors:
     return BaseVectors(model, [r[0] for r in rows], [r[1] for r in rows], vectors, covers, labels, splits)
 
 
-def labelled_split(data: BaseVectors, split: str) -> tuple[np.ndarray, list[str]]:
-    """Cover vectors and labels of the labelled items of ``split``."""
-    items = [i for i, (s, label) in enumerate(zip(data.splits, data.labels)) if s == split and label]
+def labelled_split(data: BaseVectors, split: str,
+                   only: set[int] | None = None) -> tuple[np.ndarray, list[str]]:
+    """Cover vectors and labels of the labelled items of ``split`` (of those in ``only`` when given),
+    in item order."""
+    items = [i for i, (s, label) in enumerate(zip(data.splits, data.labels)) if s == split and label
+             and (only is None or data.item_ids[data.covers[i]] in only)]
     rows = [data.covers[i] for i in items]
     return data.vectors[rows].reshape(len(rows), data.vectors.shape[1]), [data.labels[i] for i in items]
+
+
+def labelled_item_ids(data: BaseVectors) -> set[int]:
+    """The items with a label (the rows ``labelled_split`` can return)."""
+    return {data.item_ids[row] for row, label in zip(data.covers, data.labels) if label}
 
 
 def similarity_run(collection: Collection, *, activate: bool = False, kinds: tuple[str, ...] | None = None,

@@ -46,3 +46,53 @@ def test_pretrained_without_weights_fails_clearly(tmp_path, monkeypatch):
         train_backbone(rows, rows, TrainConfig(arch="resnet18", pretrained=True), "x", tmp_path)
     with pytest.raises(ValueError, match="unknown architecture"):
         train_backbone(rows, rows, TrainConfig(arch="vgg"), "x", tmp_path)
+
+
+def test_top_block_fine_tuning_caches_once_trains_only_the_top_and_registers_the_served_model(tmp_path):
+    import torch
+
+    from ml.training import TOP_BLOCK_DIR, TopBlockConfig, top_block_features, train_top_blocks
+
+    colours = {"red": (220, 20, 20), "green": (20, 200, 20), "blue": (20, 20, 220)}
+    shots = {name: photos(tmp_path, colour, 5) for name, colour in colours.items()}
+    train = [(p, name) for name, paths in shots.items() for p in paths[:4]]
+    val = [(paths[4], name) for name, paths in shots.items()]
+    config = TopBlockConfig(train_blocks=1, views=1, epochs=1, batch_size=4)
+    cache = tmp_path / "cache"
+    result = train_top_blocks(train, val, config, "test-top", cache)
+    assert [h.epoch for h in result.history] == [1] and result.best_epoch == 1
+    assert result.best_val_p10 == result.history[0].val_p10
+    (folder,) = (cache / TOP_BLOCK_DIR).iterdir()
+    cached = np.load(folder / "train.npy", mmap_mode="r")
+    assert cached.dtype == np.float16 and cached.shape[:2] == (12, 2)  # plain view + one augmented view
+    stamp = (folder / "train.npy").stat().st_mtime_ns
+    train_top_blocks(train, val, config, "test-top", cache)
+    assert (folder / "train.npy").stat().st_mtime_ns == stamp  # reused, not recomputed
+
+    tuned = torch.load(cache / "backbones" / result.checkpoint, weights_only=True)
+    pretrained = embedders.build_efficientnet_lite0().state_dict()
+    assert torch.equal(tuned["net._blocks.0._depthwise_conv.weight"], pretrained["net._blocks.0._depthwise_conv.weight"])
+    assert not torch.equal(tuned["net._conv_head.weight"], pretrained["net._conv_head.weight"])
+    assert not torch.equal(tuned["net._blocks.15._project_conv.weight"], pretrained["net._blocks.15._project_conv.weight"])
+
+    # The registered model embeds a photo as the cache's plain view does (up to fp16 rounding).
+    from ml.images import decode_image, subject_crop
+    from ml.vectors import l2_normalise
+
+    served = embedders.get_embedder("test-top", backend="torch")
+    crop = subject_crop(decode_image(open(train[0][0], "rb").read(), max_pixels=10**7, draft_size=448), None, 224)
+    from_cache = l2_normalise(top_block_features(cached[:1], config, cache / "backbones" / result.checkpoint))
+    assert float(served.embed([crop])[0] @ from_cache[0]) > 0.999
+
+
+def test_top_block_fine_tuning_rejects_what_it_cannot_do(tmp_path):
+    from ml.training import TopBlockConfig, train_top_blocks
+
+    rows = [(p, "a") for p in photos(tmp_path, (200, 0, 0), 2)] + [(p, "b") for p in photos(tmp_path, (0, 0, 200), 2)]
+    with pytest.raises(ValueError, match="pretrained efficientnet-lite0"):
+        train_top_blocks(rows, rows, TopBlockConfig(arch="resnet18"), "x", tmp_path)
+    with pytest.raises(ValueError, match="at least two labels"):
+        train_top_blocks(rows[:2], rows, TopBlockConfig(), "x", tmp_path)
+    with pytest.raises(ValueError, match="train_blocks"):
+        train_top_blocks(rows, rows, TopBlockConfig(train_blocks=0, epochs=1), "x", tmp_path)
+    assert not (tmp_path / "backbones").exists()

@@ -164,3 +164,32 @@ def test_styles_page_form_queues_a_similarity_job_that_activates(client, collect
     assert response.status_code == 302
     job = StyleJob.objects.get()
     assert (job.kind, job.params, job.status) == ("similarity", {"activate": True}, "queued")
+
+
+@pytest.mark.django_db
+def test_top_block_fine_tuned_backbone_is_reembedded_activated_and_gets_its_rows_in_the_table(
+        collection, demo_items, settings, monkeypatch, tmp_path, capsys):
+    settings.STYLESITE_MODEL_CACHE = tmp_path
+    monkeypatch.setenv("STYLESITE_MODEL_CACHE", str(tmp_path))
+    similarity_run(collection, kinds=("lda",))  # a head over the ImageNet backbone first
+    with pytest.raises(CommandError, match="efficientnet-lite0"):
+        call_command("train_backbone", "--collection", collection.slug, "--top-blocks", "1")
+    call_command("train_backbone", "--collection", collection.slug, "--arch", "efficientnet-lite0",
+                 "--top-blocks", "1", "--views", "1", "--epochs", "1", "--batch-size", "8", "--name", "lite0-top-test")
+    assert "registered embedding model lite0-top-test" in capsys.readouterr().out
+    assert (tmp_path / "backbones" / "lite0-top-test.json").is_file()
+    call_command("reembed", "--collection", collection.slug, "--model", "lite0-top-test", "--activate")
+    assert active_model(collection).name == "lite0-top-test"
+    assert Embedding.objects.filter(model=active_model(collection)).count() == len(demo_items)
+
+    tuned = similarity_run(collection, kinds=("lda",))  # its head is fitted over the fine-tuned vectors
+    assert LearnedSpace.objects.get(version=tuned["version"]).base_model.name == "lite0-top-test"
+    capsys.readouterr()
+    call_command("evaluate_retrieval", "--collection", collection.slug, "--spaces")
+    lines = capsys.readouterr().out.splitlines()
+    rows = [line.replace("fine-tuned ", "fine-tuned_").split() for line in lines
+            if line.startswith(("raw", "learned", "blended", "fine-tuned"))]
+    assert [(r[0], r[1]) for r in rows] == [(f"{prefix}{s}", split) for prefix in ("", "fine-tuned_")
+                                            for s in ("raw", "learned", "blended") for split in ("validation", "test")]
+    assert [r[7] for r in rows[:2]] == ["1.000", "1.000"]  # the first backbone's raw lists are the reference
+    assert all(0.0 <= float(r[7]) <= 1.0 for r in rows[6:])  # the fine-tuned lists against those

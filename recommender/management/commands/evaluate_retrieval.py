@@ -39,8 +39,10 @@ class Command(BaseCommand):
         parser.add_argument("--ef-search", type=int, default=None, help="HNSW ef_search (default: the setting).")
         parser.add_argument("--spaces", action="store_true",
                             help="Instead: one table of the raw, learned and blended spaces of the collection's "
-                                 "newest similarity head (train_similarity), per query split, with overlap@10 "
-                                 "against raw and a style classifier fitted on each space (exact search).")
+                                 "newest similarity head over each backbone (train_similarity; a top-block "
+                                 "fine-tuned backbone's rows are marked fine-tuned), per query split, with "
+                                 "overlap@10 against the first backbone's raw lists and a style classifier "
+                                 "fitted on each space (exact search).")
 
     def handle(self, *args, collection: str, model: list[str], k: str, queries: str, gallery: str,
                ef_search: int | None, spaces: bool, **options) -> None:
@@ -114,33 +116,56 @@ class Command(BaseCommand):
 
 
     def _spaces(self, collection: Collection) -> None:
-        from ml.similarity import evaluation_rows, evaluation_table
+        from ml.metrics import top_k
+        from ml.similarity import SCORE_K, evaluation_rows, evaluation_table
+        from ml.vectors import l2_normalise
         from recommender.styles.similarity import (
             base_vectors,
             head_load,
+            labelled_item_ids,
             labelled_split,
         )
 
-        space = LearnedSpace.objects.select_related("base_model").filter(collection=collection).first()
-        if space is None:
+        # The newest head over each backbone the collection has one for (e.g. the ImageNet backbone and
+        # a top-block fine-tuned one), the backbone first fitted on first: its raw lists are the
+        # reference of every overlap@10, on the items all backbones have vectors for.
+        newest: dict[int, LearnedSpace] = {}
+        for space in LearnedSpace.objects.select_related("base_model", "model").filter(collection=collection):
+            newest.setdefault(space.base_model_id, space)
+        spaces = sorted(newest.values(), key=lambda s: LearnedSpace.objects.filter(
+            collection=collection, base_model_id=s.base_model_id).order_by("version").values_list(
+            "version", flat=True).first())
+        if not spaces:
             raise CommandError(f"{collection.slug} has no learned similarity yet; run "
                                f"`manage.py train_similarity --collection {collection.slug}` first")
         started = time.perf_counter()
-        data = base_vectors(collection, space.base_model)
-        splits = {split: labelled_split(data, split) for split in (Item.Split.VALIDATION, Item.Split.TEST)}
-        queries = {split: part for split, part in splits.items() if part[1]}
-        if not queries:
+        data = [base_vectors(collection, space.base_model) for space in spaces]
+        common = set.intersection(*(labelled_item_ids(d) for d in data))
+        query_splits = [s for s in (Item.Split.VALIDATION, Item.Split.TEST) if labelled_split(data[0], s, common)[1]]
+        if not query_splits:
             raise CommandError(f"{collection.slug} has no labelled validation or test items to query with")
-        rows = evaluation_rows(head_load(space), labelled_split(data, Item.Split.TRAIN), queries)
+        rows, reference = [], None
+        for space, vectors in zip(spaces, data):
+            train = labelled_split(vectors, Item.Split.TRAIN, common)
+            queries = {split: labelled_split(vectors, split, common) for split in query_splits}
+            part = evaluation_rows(head_load(space), train, queries, reference=reference)
+            if reference is None:
+                reference = {split: top_k(l2_normalise(x), l2_normalise(train[0]), SCORE_K)
+                             for split, (x, _y) in queries.items()}
+            else:
+                for row in part:
+                    row["space"] = f"fine-tuned {row['space']}"
+            rows += [{**row, "version": space.model.version} for row in part]
+        names = "; ".join(f"v{s.version} over {s.base_model} ({s.kind}, raw weight {s.weight:g})" for s in spaces)
         table = evaluation_table(rows, (
-            f"Same-label retrieval in {collection.slug}, learned space v{space.version} ({space.kind}, raw weight "
-            f"{space.weight:g}) over {space.base_model}: queries against the train split, exact search"))
+            f"Same-label retrieval in {collection.slug}, learned spaces {names}: queries against the train split, "
+            "exact search; overlap@10 with the first backbone's raw lists"))
         ks = [1, 5, 10]
         report = RetrievalReport.objects.create(
             collection=collection, background_removed=collection.remove_background,
-            query_splits=",".join(queries), gallery_split=Item.Split.TRAIN, k_values=ks, ef_search=0,
+            query_splits=",".join(query_splits), gallery_split=Item.Split.TRAIN, k_values=ks, ef_search=0,
             table=table, seconds=round(time.perf_counter() - started, 2), rows=[
-                {"model": f"{row['space']} ({row['split']})", "version": space.model.version,
+                {"model": f"{row['space']} ({row['split']})", "version": row["version"],
                  "queries": row["queries"], "gallery": row["gallery"],
                  "metrics": {**{f"{name}@{k}": round(row[f"{short}@{k}"], 4) for k in ks
                                 for name, short in (("precision", "p"), ("recall", "r"), ("map", "map"))},
