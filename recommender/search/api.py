@@ -65,9 +65,9 @@ SPACE_HELP = ("Which space answered: `raw` backbone vectors, or `learned`: raw a
 
 
 class MatchSerializer(serializers.Serializer):
-    """The fields declare the schema; the output is built by ``item_data`` (ItemSerializer's output without
-    DRF's per-field work, which was a third of a similar-items request's CPU)."""
-
+    # The fields declare the schema; the output is built by ``item_data`` (ItemSerializer's output without
+    # DRF's per-field work, which was a third of a similar-items request's CPU). A comment, not a
+    # docstring: a docstring would become the schema's description.
     item = ItemSerializer()
     score = serializers.FloatField(help_text="Cosine similarity of the closest images, -1 to 1 (higher is closer).")
     space = serializers.ChoiceField(choices=SPACES, help_text=SPACE_HELP)
