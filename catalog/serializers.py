@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.http import HttpRequest
 from rest_framework import serializers
 
 from .models import Collection, ImportJob, Item, ItemImage
@@ -32,6 +33,36 @@ class ItemSerializer(serializers.ModelSerializer):
         fields = ["id", "collection", "title", "label", "category", "gender", "period", "split",
                   "source_name", "external_url", "price", "external_id", "url", "images", "created", "updated"]
         read_only_fields = ["source_name", "created", "updated"]
+
+
+_DATETIME = serializers.DateTimeField()
+_PRICE = serializers.DecimalField(max_digits=10, decimal_places=2)
+
+
+def _file_url(file, request: HttpRequest | None) -> str | None:
+    """An image file as ``ItemImageSerializer``'s ImageField writes it: absolute URL, or None when empty."""
+    if not file:
+        return None
+    return request.build_absolute_uri(file.url) if request is not None else file.url
+
+
+def item_data(item: Item, request: HttpRequest | None = None) -> dict:
+    """Exactly ``ItemSerializer(item, context={"request": request}).data``, built without DRF's per-field
+    machinery, for read paths that list many items per request (look-alikes: there it was a third of
+    the request's CPU). Needs ``collection`` and ``images`` loaded (``Item.objects.with_cover()``);
+    tests/recommender/test_search_api.py holds the two equal; ItemSerializer stays the schema."""
+    return {
+        "id": item.pk, "collection": item.collection.slug, "title": item.title, "label": item.label,
+        "category": item.category, "gender": item.gender, "period": item.period, "split": item.split,
+        "source_name": item.source_name, "external_url": item.external_url,
+        "price": None if item.price is None else _PRICE.to_representation(item.price),
+        "external_id": item.external_id, "url": item.get_absolute_url(),
+        "images": [{"id": image.pk, "original": _file_url(image.original, request),
+                    "thumbnail": _file_url(image.thumbnail, request), "status": image.status,
+                    "width": image.width, "height": image.height, "position": image.position,
+                    "suspect": image.suspect} for image in item.images.all()],
+        "created": _DATETIME.to_representation(item.created), "updated": _DATETIME.to_representation(item.updated),
+    }
 
 
 class PivotRowSerializer(serializers.Serializer):

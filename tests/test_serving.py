@@ -114,3 +114,18 @@ def test_every_web_thread_gets_a_pooled_connection(transactional_db, make_item):
     item = make_item()
     with _serving(WEB_CONCURRENCY="1", STYLESITE_WEB_THREADS="1") as base:
         assert [_get(f"{base}/api/items/{item.pk}/") for _ in range(3)] == [200, 200, 200]
+
+
+def test_a_request_that_gets_no_pooled_connection_in_time_answers_503_with_retry_after(transactional_db):
+    """Under overload every pooled connection stays busy and a request's wait ends in PoolTimeout, which
+    answered 500. Here the pool can open none at all (nothing listens at the database address), so every
+    wait times out the same way: API and pages answer 503 with Retry-After."""
+    parts = urlsplit(_test_database_url())
+    unreachable = urlunsplit(parts._replace(netloc=f"{parts.username or 'postgres'}@127.0.0.1:{_free_port()}"))
+    with _serving(DATABASE_URL=unreachable, STYLESITE_DB_POOL_TIMEOUT="0.5") as base:
+        for path in ("/api/items/1/similar/", "/api/items/", "/items/1/"):
+            try:
+                urllib.request.urlopen(base + path, timeout=30)
+                raise AssertionError(f"{path} answered without its database")
+            except urllib.error.HTTPError as exc:
+                assert (exc.code, exc.headers.get("Retry-After")) == (503, "1"), (path, exc.code, exc.read()[:300])

@@ -53,6 +53,18 @@ class NearestFilters:
 
 
 @dataclass(frozen=True)
+class ItemVector:
+    """A query that is an item's own vector: that of its first image (by position) under the model.
+
+    Postgres reads it inside the nearest query, so the vector never travels to Python and back."""
+
+    item_id: int
+
+
+Query = Sequence[float] | np.ndarray | ItemVector
+
+
+@dataclass(frozen=True)
 class Neighbour:
     item_id: int
     image_id: int
@@ -77,9 +89,12 @@ class EmbeddingQuerySet(models.QuerySet):
     def for_model(self, model: EmbeddingModel) -> EmbeddingQuerySet:
         return self.filter(model=model)
 
-    def nearest(self, vector: Sequence[float] | np.ndarray, k: int, filters: NearestFilters, *,
+    def nearest(self, query: Query, k: int, filters: NearestFilters, *,
                 model: EmbeddingModel, ef_search: int | None = None) -> list[Neighbour]:
-        """The ``k`` items whose best image is closest to ``vector`` under ``model``, closest first.
+        """The ``k`` items whose best image is closest to ``query`` under ``model``, closest first.
+
+        ``query`` is a vector, or an ``ItemVector`` (an item's own vector, read by the same query;
+        no rows when the item has none under ``model``).
 
         The query orders by ``vector::halfvec(D) <=> q`` under ``WHERE model_id = N``: exactly
         the expression and predicate of the model's partial HNSW index, so Postgres walks that
@@ -92,7 +107,7 @@ class EmbeddingQuerySet(models.QuerySet):
         """
         if k <= 0:
             return []
-        sql, params = self.nearest_sql(vector, filters, model=model)
+        sql, params = self.nearest_sql(query, filters, model=model)
         ef = ef_search or settings.STYLESITE_HNSW_EF_SEARCH
         limit = k * CANDIDATES_PER_ITEM
         with transaction.atomic(using=self.db), connections[self.db].cursor() as cursor:
@@ -107,15 +122,28 @@ class EmbeddingQuerySet(models.QuerySet):
                 limit = min(limit * 2, MAX_CANDIDATES)
         return [Neighbour(item_id, image_id, 1.0 - float(distance)) for item_id, image_id, distance, _ in rows]
 
-    def nearest_sql(self, vector: Sequence[float] | np.ndarray, filters: NearestFilters, *,
-                    model: EmbeddingModel) -> tuple[str, list]:
-        """SQL and leading parameters of ``nearest`` (then candidate limit, k); EXPLAIN-able in tests."""
+    def nearest_sql(self, query: Query, filters: NearestFilters, *, model: EmbeddingModel) -> tuple[str, list]:
+        """SQL and leading parameters of ``nearest`` (then candidate limit, k); EXPLAIN-able in tests.
+
+        The query vector is a one-row CTE read through a scalar subquery, which Postgres evaluates
+        once (an InitPlan) and hands to the HNSW scan as its ordering key, as it would a literal.
+        """
         dim = int(model.dimension)
-        literal = _vector_literal(vector)
-        if literal.count(",") + 1 != dim:
-            raise ValueError(f"query vector has {literal.count(',') + 1} dimensions; {model} has {dim}")
+        embedding_table = Embedding._meta.db_table
+        item_table = Item._meta.db_table
+        if isinstance(query, ItemVector):
+            query_sql = (f"SELECT q.vector::halfvec({dim}) AS v FROM {embedding_table} q "
+                         f"JOIN {ItemImage._meta.db_table} qi ON qi.id = q.image_id "
+                         "WHERE q.item_id = %s AND q.model_id = %s ORDER BY qi.position, qi.id LIMIT 1")
+            params: list = [int(query.item_id), int(model.pk)]
+        else:
+            literal = _vector_literal(query)
+            if literal.count(",") + 1 != dim:
+                raise ValueError(f"query vector has {literal.count(',') + 1} dimensions; {model} has {dim}")
+            query_sql = f"SELECT %s::halfvec({dim}) AS v"
+            params = [literal]
         where = ["e.model_id = %s"]
-        params: list = [literal, int(model.pk)]
+        params.append(int(model.pk))
         for column, value in (("i.collection_id", filters.collection_id), ("i.label", filters.label),
                               ("i.gender", filters.gender), ("i.split", filters.split)):
             if value not in (None, ""):
@@ -124,14 +152,13 @@ class EmbeddingQuerySet(models.QuerySet):
         if filters.exclude_item_id is not None:
             where.append("e.item_id <> %s")
             params.append(int(filters.exclude_item_id))
-        embedding_table = Embedding._meta.db_table
-        item_table = Item._meta.db_table
         sql = f"""
-            WITH candidates AS MATERIALIZED (
+            WITH query AS MATERIALIZED ({query_sql}),
+            candidates AS MATERIALIZED (
                 SELECT e.item_id, e.image_id,
-                       (e.vector::halfvec({dim})) <=> (%s::halfvec({dim})) AS distance
+                       (e.vector::halfvec({dim})) <=> (SELECT v FROM query) AS distance
                 FROM {embedding_table} e JOIN {item_table} i ON i.id = e.item_id
-                WHERE {" AND ".join(where)}
+                WHERE {" AND ".join(where)} AND EXISTS (SELECT FROM query)
                 ORDER BY distance
                 LIMIT %s
             ), best AS (

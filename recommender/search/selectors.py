@@ -5,8 +5,6 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import numpy as np
-
 from catalog.models import Collection, Item
 from catalog.selectors import collection_by_slug
 from stylesite.exceptions import InvalidInput, NotFound, NotReady
@@ -14,7 +12,7 @@ from stylesite.params import parse_int
 
 from ..embeddings import active_model
 from ..models import Embedding, EmbeddingModel
-from ..models.embeddings import NearestFilters
+from ..models.embeddings import ItemVector, NearestFilters, Query
 
 MAX_K = 100
 DEFAULT_K = 12
@@ -59,19 +57,12 @@ def search_params(params: Mapping[str, str]) -> SearchParams:
                         gender=gender, split=split)
 
 
-def item_query_vector(item: Item, model: EmbeddingModel) -> np.ndarray | None:
-    """The vector of the item's first image that has one under ``model`` (its cover, normally)."""
-    row = (Embedding.objects.filter(item=item, model=model)
-           .order_by("image__position", "image_id").values_list("vector", flat=True).first())
-    return None if row is None else np.asarray(row, dtype=np.float32)
-
-
-def nearest_items(vector: np.ndarray, model: EmbeddingModel, params: SearchParams, *,
+def nearest_items(query: Query, model: EmbeddingModel, params: SearchParams, *,
                   collection: Collection, exclude_item_id: int | None = None) -> list[Match]:
     """The ``params.k`` closest items of ``collection`` under ``model``, with covers loaded."""
     filters = NearestFilters(collection_id=collection.pk, label=params.label, gender=params.gender,
                              split=params.split, exclude_item_id=exclude_item_id)
-    neighbours = Embedding.objects.nearest(vector, params.k, filters, model=model)
+    neighbours = Embedding.objects.nearest(query, params.k, filters, model=model)
     items = Item.objects.with_cover().in_bulk([n.item_id for n in neighbours])
     space = space_of(model)
     return [Match(items[n.item_id], n.score, space) for n in neighbours if n.item_id in items]
@@ -81,14 +72,16 @@ def similar_items(item: Item, params: SearchParams) -> list[Match]:
     """Items that look most like ``item`` (itself and its other images excluded).
 
     Searches ``params.collection`` (default: the item's own) with that collection's active model;
-    the item needs a vector under that model, which it lacks until the pipeline has processed it.
+    the query is the item's own vector under that model, read by Postgres inside the search (it
+    never travels to Python and back). Without one (the pipeline has not processed the item yet)
+    the search finds nothing and ``NotReady`` says why.
     """
     collection = params.collection or item.collection
     model = active_model(collection)
-    vector = item_query_vector(item, model)
-    if vector is None:
+    matches = nearest_items(ItemVector(item.pk), model, params, collection=collection, exclude_item_id=item.pk)
+    if not matches and not Embedding.objects.filter(item=item, model=model).exists():
         raise NotReady(f"“{item.title}” has no embedding under {model} yet; its image may still be processing")
-    return nearest_items(vector, model, params, collection=collection, exclude_item_id=item.pk)
+    return matches
 
 
 def item_for_search(pk: int) -> Item:

@@ -77,11 +77,13 @@ STYLESITE_WEB_THREADS = env.int("STYLESITE_WEB_THREADS", default=4)
 # Postgres sees at most (web workers x pool size) + (worker processes) connections however many
 # requests arrive. 0 turns the pool off (one connection per request, e.g. behind PgBouncer).
 STYLESITE_DB_POOL_SIZE = env.int("STYLESITE_DB_POOL_SIZE", default=STYLESITE_WEB_THREADS)
+# Seconds a request waits for a pooled connection before it answers 503 with Retry-After (overload).
+STYLESITE_DB_POOL_TIMEOUT = env.float("STYLESITE_DB_POOL_TIMEOUT", default=10)
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django must not
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if STYLESITE_DB_POOL_SIZE:
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": 1, "max_size": STYLESITE_DB_POOL_SIZE, "max_idle": 60, "timeout": 10,
+        "min_size": 1, "max_size": STYLESITE_DB_POOL_SIZE, "max_idle": 60, "timeout": STYLESITE_DB_POOL_TIMEOUT,
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -239,3 +239,42 @@ def test_both_endpoints_are_in_the_openapi_schema_with_examples(api_client):
     assert "examples" in search["responses"]["200"]["content"]["application/json"]
     assert "429" in search["responses"]
 
+
+
+# Item, active model, BEGIN, search settings, the search (the item's vector read inside it), COMMIT, the
+# neighbours with their collections, their images. Before: 9 (the vector was fetched on its own).
+SIMILAR_MAX_QUERIES = 8
+
+
+@pytest.mark.django_db
+def test_similar_items_costs_a_fixed_number_of_queries_and_answers_as_the_item_serializer(
+        api_client, collection, make_item, django_assert_max_num_queries):
+    from catalog.serializers import ItemSerializer
+    from catalog.services import image_add
+    from recommender.embeddings import active_model_switch
+    from tests.photos import image_bytes
+
+    model = vector_model()
+    active_model_switch(collection, model)
+    items = [make_item(label="dress", gender="W") for _ in range(14)]
+    Item.objects.filter(pk=items[3].pk).update(price="12.50", external_id="sku-3", category="evening")
+    extra = image_add(item=items[3], data=image_bytes(seed=77), filename="back.jpg")  # a second image
+    for item, vec in zip(items, unit_vectors(np.random.default_rng(8), len(items))):
+        vector_put(model, item.images.order_by("position", "pk").first(), vec)
+    vector_put(model, extra, unit_vectors(np.random.default_rng(9), 1)[0])
+
+    with django_assert_max_num_queries(SIMILAR_MAX_QUERIES):
+        response = api_client.get(f"/api/items/{items[0].pk}/similar/?k=13")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert len(body) == 13
+    # The lean output is exactly what ItemSerializer (the schema's declaration) would write.
+    by_pk = Item.objects.with_cover().in_bulk([row["item"]["id"] for row in body])
+    request = response.wsgi_request
+    for row in body:
+        expected = ItemSerializer(by_pk[row["item"]["id"]], context={"request": request}).data
+        assert row["item"] == expected
+    priced = next(row["item"] for row in body if row["item"]["id"] == items[3].pk)
+    assert priced["price"] == "12.50" and len(priced["images"]) == 2
+    assert priced["images"][0]["original"].startswith("http://testserver/")

@@ -8,7 +8,7 @@ from django.db import connection, transaction
 from catalog.models import Item
 from recommender.embeddings import active_model_switch
 from recommender.models import Embedding, EmbeddingModel
-from recommender.models.embeddings import NearestFilters
+from recommender.models.embeddings import ItemVector, NearestFilters
 from recommender.search.selectors import SearchParams, similar_items
 from tests.factories import (
     VECTOR_DIM,
@@ -106,7 +106,7 @@ def _settings_in_force() -> tuple[str, str]:
 
 @pytest.mark.django_db
 def test_query_uses_the_models_hnsw_index_under_the_settings_nearest_applies(collection, big_set, settings):
-    model, _, _, _, _, query = big_set
+    model, _, _, _, items, query = big_set
     everywhere = NearestFilters(collection_id=collection.pk)
     # `nearest` sets them with set_config(..., true): they last until this test's enclosing transaction ends.
     settings.STYLESITE_HNSW_EF_SEARCH = 23
@@ -114,8 +114,11 @@ def test_query_uses_the_models_hnsw_index_under_the_settings_nearest_applies(col
     assert _settings_in_force() == ("23", "relaxed_order")
     Embedding.objects.nearest(query, 12, everywhere, model=model, ef_search=17)
     assert _settings_in_force() == ("17", "relaxed_order")
-    for filters in (everywhere, NearestFilters(collection_id=collection.pk, gender="W")):
-        sql, params = Embedding.objects.nearest_sql(query, filters, model=model)
+    women = NearestFilters(collection_id=collection.pk, gender="W")
+    own = NearestFilters(collection_id=collection.pk, gender="W", exclude_item_id=items[0].pk)
+    # The item's own vector, read inside the query, walks the index as a literal vector does.
+    for query_of, filters in ((query, everywhere), (query, women), (ItemVector(items[0].pk), own)):
+        sql, params = Embedding.objects.nearest_sql(query_of, filters, model=model)
         with connection.cursor() as cursor:
             cursor.execute("EXPLAIN " + sql, [*params, 36, 12])
             plan = "\n".join(row[0] for row in cursor.fetchall())
@@ -205,3 +208,30 @@ def test_dimension_mismatch_is_refused(collection):
     model = vector_model()
     with pytest.raises(ValueError, match="dimensions"):
         Embedding.objects.nearest(np.ones(VECTOR_DIM + 1), 3, NearestFilters(collection_id=collection.pk), model=model)
+
+
+@pytest.mark.django_db
+def test_an_items_own_vector_is_read_inside_the_query_from_its_first_image(collection, make_item):
+    from catalog.services import image_add
+
+    model = vector_model()
+    query_item, a, b = make_item(), make_item(), make_item()
+    back = image_add(item=query_item, data=image_bytes(seed=5), filename="back.jpg")
+    axis = np.eye(VECTOR_DIM, dtype=np.float32)
+    cover = query_item.images.order_by("position", "pk").first()
+    vector_put(model, cover, axis[0])
+    vector_put(model, back, axis[1])  # a later image: not the query
+    vector_put(model, a.images.get(), axis[0] + 0.2 * axis[2])
+    vector_put(model, b.images.get(), axis[1] + 0.1 * axis[2])
+    filters = NearestFilters(collection_id=collection.pk, exclude_item_id=query_item.pk)
+
+    by_item = Embedding.objects.nearest(ItemVector(query_item.pk), 2, filters, model=model)
+
+    assert by_item == Embedding.objects.nearest(axis[0], 2, filters, model=model)
+    assert [n.item_id for n in by_item] == [a.pk, b.pk]
+    # The cover moves behind the back view: the back view is now the query.
+    type(cover).objects.filter(pk=cover.pk).update(position=back.position + 1)
+    assert [n.item_id for n in Embedding.objects.nearest(ItemVector(query_item.pk), 2, filters, model=model)] \
+        == [b.pk, a.pk]
+    # An item without a vector under the model finds nothing (the selector then says NotReady).
+    assert Embedding.objects.nearest(ItemVector(a.pk), 2, filters, model=vector_model("other")) == []
