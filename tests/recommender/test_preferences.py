@@ -11,9 +11,12 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from rest_framework import serializers
 
 from catalog.models import Item
 from recommender.models import PreferenceReport, ServedPredictor, Vote, VoterProfile
+from recommender.preferences import selectors
+from recommender.preferences.api import PredictionSerializer
 from recommender.preferences.fitting import preference_model_fit
 from recommender.preferences.services import vote_upsert
 from tests.factories import vector_catalogue
@@ -87,6 +90,13 @@ def test_predict_answers_in_the_asked_order_and_reports_bad_ids(visitor, catalog
     assert [round(r["p_like"], 3) for r in rows] == [0.667, 0.778, 0.667]
     assert [r["decision"] for r in rows] == ["unsure", "like", "unsure"]
     assert all(b["item_id"] != catalogue[0].pk for b in rows[1]["because"])  # an item never explains itself
+    # The lean output is exactly what the schema's declaration (DRF's serializers) would write.
+    response = client.post("/api/me/predict/", {"items": ids}, format="json")
+    answered = selectors.predict_items(visitor, ids)
+    declaration = PredictionSerializer(context={"request": response.wsgi_request})
+    declared = [serializers.Serializer.to_representation(declaration, prediction) for prediction in answered]
+    assert response.json() == json.loads(json.dumps(declared))
+    assert response.json()[0]["because"][0]["item_id"] == catalogue[0].pk  # the liked dress explains the others
     for body, code in (({"items": []}, 400), ({"items": ["x"]}, 400), ({}, 400), ({"items": [999999]}, 404)):
         assert client.post("/api/me/predict/", body, format="json").status_code == code, body
     assert client.get("/api/me/feed/", {"k": "lots"}).status_code == 400
@@ -171,7 +181,6 @@ def test_simulation_is_idempotent_and_evaluation_serves_the_best(collection, cat
     assert report.roc_svg.startswith("<svg") and "item_cf AUC" in report.roc_svg
     assert ServedPredictor.objects.get().name == report.best
 
-    from recommender.preferences import selectors
 
     assert preference_model_fit(collection).name == report.best
     visitor = VoterProfile.objects.filter(kind="simulated").first().user
