@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.conf import settings
@@ -120,8 +121,8 @@ def test_a_request_that_gets_no_pooled_connection_in_time_answers_503_with_retry
     """Under overload every pooled connection stays busy and a request's wait ends in PoolTimeout, which
     answered 500. Here the pool can open none at all (nothing listens at the database address), so every
     wait times out the same way: API and pages answer 503 with Retry-After."""
-    parts = urlsplit(_test_database_url())
-    unreachable = urlunsplit(parts._replace(netloc=f"{parts.username or 'postgres'}@127.0.0.1:{_free_port()}"))
+    parts = urlsplit(run_database_url())
+    unreachable = urlunsplit(parts._replace(netloc=f"{parts.username or 'postgres'}@127.0.0.1:{free_port()}"))
     with _serving(DATABASE_URL=unreachable, STYLESITE_DB_POOL_TIMEOUT="0.5") as base:
         for path in ("/api/items/1/similar/", "/api/items/", "/items/1/"):
             try:
