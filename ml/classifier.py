@@ -8,12 +8,13 @@ changed can skip retraining. No Django here.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from ml.npz import heads_read, heads_write
 
 FORMAT_VERSION = 2
 LOGREG_C = (0.1, 1.0)
@@ -69,26 +70,15 @@ class StyleHead:
         return [self.classes[i] for i in self.predict_proba(x).argmax(axis=1)]
 
     def save(self, path: Path) -> None:
-        """Write ``path`` (npz) atomically: arrays plus a JSON header with classes and metadata."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        header = {"format": FORMAT_VERSION, "kind": self.kind, "classes": self.classes, "meta": self.meta,
-                  "layers": len(self.layers)}
-        arrays = {"mean": self.mean, "scale": self.scale}
-        for i, (w, b) in enumerate(self.layers):
-            arrays[f"w{i}"], arrays[f"b{i}"] = w, b
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8), **arrays)
-        tmp.replace(path)
+        """Write ``path`` (npz): arrays plus a JSON header with classes and metadata (callers write it atomically)."""
+        heads_write(path, {"format": FORMAT_VERSION, "kind": self.kind, "classes": self.classes, "meta": self.meta},
+                    self.layers, {"mean": self.mean, "scale": self.scale})
 
     @classmethod
     def load(cls, path: Path) -> StyleHead:
-        with np.load(path) as data:
-            header = json.loads(bytes(data["header"]).decode())
-            if header.get("format") != FORMAT_VERSION:
-                raise ValueError(f"{path} has format {header.get('format')}, expected {FORMAT_VERSION}")
-            layers = [(data[f"w{i}"], data[f"b{i}"]) for i in range(header["layers"])]
-            return cls(kind=header["kind"], classes=header["classes"], mean=data["mean"],
-                       scale=data["scale"], layers=layers, meta=header["meta"])
+        header, layers, arrays = heads_read(path, FORMAT_VERSION)
+        return cls(kind=header["kind"], classes=header["classes"], mean=arrays["mean"], scale=arrays["scale"],
+                   layers=layers, meta=header["meta"])
 
 
 @dataclass

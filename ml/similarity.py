@@ -21,7 +21,6 @@ The head is plain numpy layers (affine, ReLU between), so embedding needs no tor
 """
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ml.npz import heads_read, heads_write
 from ml.metrics import overlap_at_k, retrieval_scores, top_k
 from ml.vectors import l2_normalise
 
@@ -104,22 +104,13 @@ class SimilarityHead:
 
     def save(self, path: Path) -> None:
         """Write ``path`` (npz): the layers plus a JSON header (callers write it atomically)."""
-        header = {"format": FORMAT_VERSION, "kind": self.kind, "base": self.base, "base_version": self.base_version,
-                  "weight": self.weight, "classes": self.classes, "fingerprint": self.fingerprint,
-                  "meta": self.meta, "layers": len(self.layers)}
-        arrays = {}
-        for i, (w, b) in enumerate(self.layers):
-            arrays[f"w{i}"], arrays[f"b{i}"] = w, b
-        with open(path, "wb") as handle:
-            np.savez(handle, header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8), **arrays)
+        heads_write(path, {"format": FORMAT_VERSION, "kind": self.kind, "base": self.base,
+                           "base_version": self.base_version, "weight": self.weight, "classes": self.classes,
+                           "fingerprint": self.fingerprint, "meta": self.meta}, self.layers)
 
     @classmethod
     def load(cls, path: Path) -> SimilarityHead:
-        with np.load(path) as data:
-            header = json.loads(bytes(data["header"]).decode())
-            if header.get("format") != FORMAT_VERSION:
-                raise ValueError(f"{path} has format {header.get('format')}, expected {FORMAT_VERSION}")
-            layers = [(data[f"w{i}"], data[f"b{i}"]) for i in range(header["layers"])]
+        header, layers, _ = heads_read(path, FORMAT_VERSION)
         return cls(kind=header["kind"], base=header["base"], base_version=header["base_version"],
                    weight=float(header["weight"]), layers=layers, classes=header["classes"],
                    fingerprint=header["fingerprint"], meta=header["meta"])

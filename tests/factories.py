@@ -13,7 +13,7 @@ from django.conf import settings
 from factory.django import DjangoModelFactory, Password
 
 from catalog.models import Collection, Item, ItemImage
-from recommender.embeddings import active_model_switch, embeddings_upsert
+from recommender.embeddings import active_model_switch, collection_embedding_ensure, embeddings_upsert
 from recommender.embeddings.services import hnsw_index_ensure
 from recommender.models import Embedding, EmbeddingModel
 
@@ -107,3 +107,24 @@ def vector_catalogue(collection: Collection, n_per_label: int = 15, labels=("dre
         for i, label in enumerate(names)])
     active_model_switch(collection, model)
     return items
+
+
+def blob_vectors(sizes: list[int], seed: int = 0, spread: float = 0.25, dim: int = 1280) -> list[np.ndarray]:
+    """Unit vectors in ``len(sizes)`` well separated groups, group by group (1280-d: the collection's
+    default model, efficientnet-lite0)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for centre, n in zip(rng.normal(size=(len(sizes), dim)), sizes):
+        for _ in range(n):
+            v = centre + spread * rng.normal(size=dim)
+            out.append((v / np.linalg.norm(v)).astype(np.float32))
+    return out
+
+
+def embed(items: list[Item], vectors: list[np.ndarray]) -> None:
+    """Give items known vectors under their collection's active model and mark their images ready."""
+    model = collection_embedding_ensure(items[0].collection)
+    embeddings_upsert([Embedding(image=item.images.first(), item=item, model=model, vector=v.tolist())
+                       for item, v in zip(items, vectors)])
+    ItemImage.objects.filter(item__in=items).update(status=ItemImage.Status.READY)
+

@@ -16,7 +16,7 @@ from catalog.models import Collection, Item
 from catalog.services import item_merge
 from stylesite.exceptions import Conflict, InvalidInput, NotFound, NotReady
 
-from ..artifacts import artifact_load, artifact_path
+from ..artifacts import artifact_load, artifact_path, artifact_write
 from ..embeddings import CollectionVectors, collection_vectors
 from ..models import Embedding, NearDuplicate, StyleClassifier, StylePrediction, Vote
 
@@ -60,7 +60,7 @@ def classifier_run(collection: Collection, progress: Progress = lambda f, m: Non
         version = (latest.version + 1) if latest else 1
         artifact = f"style-heads/{collection.slug}/v{version}-{fp[:12]}.npz"
         head.meta.update({"fingerprint": fp, "model": f"{data.model.name}/{data.model.version}"})
-        head.save(artifact_path(artifact))
+        artifact_write(artifact, head.save)
         classifier = StyleClassifier.objects.create(
             collection=collection, model=data.model, version=version, kind=head.kind, fingerprint=fp,
             artifact=artifact, classes=head.classes, candidates=candidates,

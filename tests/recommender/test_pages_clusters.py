@@ -4,35 +4,13 @@ from __future__ import annotations
 import json
 import re
 
-import numpy as np
 import pytest
 
-from catalog.models import Item, ItemImage
-from recommender.embeddings import collection_embedding_ensure, embeddings_upsert
-from recommender.models import Embedding, StyleCluster
+from recommender.models import StyleCluster
 from recommender.styles import clustering, services
 from tests.browser import VIEWPORTS, chromium_browser, page_at
+from tests.factories import blob_vectors, embed
 from tests.photos import clothing_photos
-
-DIM = 1280  # efficientnet-lite0, the collection's model
-
-
-def blobs(sizes: list[int], seed: int = 0) -> list[np.ndarray]:
-    """Unit vectors in ``len(sizes)`` well separated groups, group by group."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for centre, n in zip(rng.normal(size=(len(sizes), DIM)), sizes):
-        for _ in range(n):
-            v = centre + 0.25 * rng.normal(size=DIM)
-            out.append((v / np.linalg.norm(v)).astype(np.float32))
-    return out
-
-
-def embed(items: list[Item], vectors: list[np.ndarray]) -> None:
-    model = collection_embedding_ensure(items[0].collection)
-    embeddings_upsert([Embedding(image=item.images.first(), item=item, model=model, vector=v.tolist())
-                       for item, v in zip(items, vectors)])
-    ItemImage.objects.filter(item__in=items).update(status=ItemImage.Status.READY)
 
 
 @pytest.fixture
@@ -45,7 +23,7 @@ def clustered(collection, make_item):
     for label in labels:
         counts[label] = counts.get(label, 0) + 1
         items.append(make_item(label, data=photos[label][counts[label] - 1].read_bytes()))
-    embed(items, blobs([10, 10, 10]))
+    embed(items, blob_vectors([10, 10, 10]))
     clustering.clustering_run(collection, map_method="pca", k_max=6)
     return {c.name: c for c in StyleCluster.objects.filter(collection=collection)}
 

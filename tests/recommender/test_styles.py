@@ -8,11 +8,10 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from catalog.models import Item, ItemImage
-from recommender.embeddings import active_model_switch, collection_embedding_ensure, embeddings_upsert
+from catalog.models import Item
+from recommender.embeddings import active_model_switch
 from recommender.models import (
     CoherenceRating,
-    Embedding,
     ItemStyle,
     NearDuplicate,
     StyleCluster,
@@ -21,30 +20,7 @@ from recommender.models import (
 )
 from recommender.styles import clustering, curation, jobs, services
 from recommender.styles.selectors import mislabels
-from tests.factories import vector_model, vector_put
-
-DIM = 1280
-
-
-def blob_vectors(sizes: list[int], seed: int = 0, spread: float = 0.25) -> list[np.ndarray]:
-    """Unit vectors in ``len(sizes)`` well separated groups, group by group."""
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(len(sizes), DIM))
-    out = []
-    for centre, n in zip(centres, sizes):
-        for _ in range(n):
-            v = centre + spread * rng.normal(size=DIM)
-            out.append((v / np.linalg.norm(v)).astype(np.float32))
-    return out
-
-
-def embed(items: list[Item], vectors: list[np.ndarray]) -> None:
-    """Give items known vectors under the collection's active model and mark their images ready."""
-    model = collection_embedding_ensure(items[0].collection)
-    embeddings_upsert([Embedding(image=item.images.first(), item=item, model=model, vector=v.tolist())
-                       for item, v in zip(items, vectors)])
-    ItemImage.objects.filter(item__in=items).update(status=ItemImage.Status.READY)
-
+from tests.factories import blob_vectors, embed, vector_model, vector_put
 
 @pytest.fixture
 def three_styles(make_item):
@@ -215,7 +191,7 @@ def test_curation_finds_a_planted_mislabel_and_a_planted_duplicate(collection, m
     planted = make_item(label="pants", split="none")  # looks like a dress
     twin = make_item(label="dress", split="none")  # a near copy of items[0]
     vectors = blob_vectors([13, 12], spread=0.3)  # the 13th of the dress blob goes to the planted item
-    near = vectors[0] + 0.002 * np.random.default_rng(7).normal(size=DIM).astype(np.float32)
+    near = vectors[0] + 0.002 * np.random.default_rng(7).normal(size=len(vectors[0])).astype(np.float32)
     embed([*items, planted, twin], [*vectors[:12], *vectors[13:], vectors[12], near / np.linalg.norm(near)])
     result = curation.classifier_run(collection)
     assert result["retrained"] and result["test_accuracy"] == 1.0
