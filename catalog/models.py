@@ -101,6 +101,15 @@ class Item(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("catalog:item-detail", args=[self.pk])
 
+    def images_loaded(self, images: list[ItemImage]) -> None:
+        """Make ``self.images.all()`` answer ``images`` (ordered as ``with_cover`` orders them) without a
+        query, as ``prefetch_related("images")`` would: for reads that fetch the images in their own
+        statement (``Embedding.objects.nearest_items``)."""
+        queryset = self.images.all()
+        queryset._result_cache = images
+        queryset._prefetch_done = True
+        self._prefetched_objects_cache = {**getattr(self, "_prefetched_objects_cache", {}), "images": queryset}
+
     @property
     def cover(self) -> ItemImage | None:
         images = list(self.images.all())

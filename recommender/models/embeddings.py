@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -77,6 +78,14 @@ CANDIDATES_PER_ITEM = 3
 MAX_CANDIDATES = 4000
 
 
+# What ``nearest_items`` reads of an item (all of it) and of its images (what pages and ``item_data`` show).
+_ITEM_FIELDS = [f.attname for f in Item._meta.concrete_fields]
+_ITEM_COLUMNS = [f.column for f in Item._meta.concrete_fields]
+_IMAGE_FIELDS = [f.attname for f in ItemImage._meta.concrete_fields if f.attname in {
+    "id", "item_id", "collection_id", "original", "thumbnail", "status", "width", "height", "position", "suspect"}]
+_IMAGE_COLUMNS = [ItemImage._meta.get_field(name).column for name in _IMAGE_FIELDS]
+
+
 def _vector_literal(vector: Sequence[float] | np.ndarray) -> str:
     values = np.asarray(vector, dtype=np.float32).ravel()
     if not np.all(np.isfinite(values)):
@@ -108,19 +117,60 @@ class EmbeddingQuerySet(models.QuerySet):
         if k <= 0:
             return []
         sql, params = self.nearest_sql(query, filters, model=model)
-        ef = ef_search or settings.STYLESITE_HNSW_EF_SEARCH
+        rows = self._nearest_rows(sql, params, k, ef_search)
+        return [Neighbour(item_id, image_id, 1.0 - float(distance)) for item_id, image_id, distance, _ in rows]
+
+    def nearest_items(self, query: Query, k: int, filters: NearestFilters, *, model: EmbeddingModel,
+                      ef_search: int | None = None) -> list[tuple[Item, float]]:
+        """``nearest``'s items themselves with their images (``item.images.all()`` needs no query), and
+        their scores, in one statement: the look-alike and photo-search paths read items this way. Their
+        ``collection`` is not loaded (the caller knows it)."""
+        if k <= 0:
+            return []
+        sql, params = self.nearest_sql(query, filters, model=model)
+        item_columns = ", ".join(f"i.{column}" for column in _ITEM_COLUMNS)
+        image_arrays = ", ".join(f"array_agg(im.{column} ORDER BY im.position, im.id)" for column in _IMAGE_COLUMNS)
+        sql = f"""
+            WITH nearest AS ({sql})
+            SELECT n.item_id, n.image_id, n.distance, n.candidates, {item_columns}, images.*
+            FROM nearest n(item_id, image_id, distance, candidates)
+            JOIN {Item._meta.db_table} i ON i.id = n.item_id
+            LEFT JOIN LATERAL (SELECT {image_arrays} FROM {ItemImage._meta.db_table} im
+                               WHERE im.item_id = n.item_id) images ON true
+            ORDER BY n.distance, n.item_id
+        """
+        out = []
+        n_item = len(_ITEM_COLUMNS)
+        for row in self._nearest_rows(sql, params, k, ef_search):
+            item = Item.from_db(self.db, _ITEM_FIELDS, row[4:4 + n_item])
+            columns = row[4 + n_item:]
+            images = [ItemImage.from_db(self.db, _IMAGE_FIELDS, values) for values in zip(*columns)] \
+                if columns[0] is not None else []
+            item.images_loaded(images)
+            out.append((item, 1.0 - float(row[2])))
+        return out
+
+    def _nearest_rows(self, sql: str, params: list, k: int, ef_search: int | None) -> list[tuple]:
+        """Rows of a ``nearest_sql`` query (or one wrapping it), the candidate limit doubling while too
+        few items came back. The session's HNSW settings (``HNSW_SESSION_OPTIONS``) serve as they are
+        when they are those wanted; otherwise they are set for one transaction."""
+        ef = int(ef_search or settings.STYLESITE_HNSW_EF_SEARCH)
+        connection = connections[self.db]
         limit = k * CANDIDATES_PER_ITEM
-        with transaction.atomic(using=self.db), connections[self.db].cursor() as cursor:
-            cursor.execute("SELECT set_config('hnsw.ef_search', %s, true), "
-                           "set_config('hnsw.iterative_scan', 'relaxed_order', true)", [str(int(ef))])
+        as_opened = settings.HNSW_SESSION_OPTIONS.format(ef=ef) in connection.settings_dict.get(
+            "OPTIONS", {}).get("options", "")
+        with (contextlib.nullcontext() if as_opened else transaction.atomic(using=self.db)), \
+                connection.cursor() as cursor:
+            if not as_opened:
+                cursor.execute("SELECT set_config('hnsw.ef_search', %s, true), "
+                               "set_config('hnsw.iterative_scan', 'relaxed_order', true)", [str(ef)])
             while True:
                 cursor.execute(sql, [*params, limit, k])
                 rows = cursor.fetchall()
                 candidates = rows[0][3] if rows else 0
                 if len(rows) >= k or candidates < limit or limit >= MAX_CANDIDATES:
-                    break
+                    return rows
                 limit = min(limit * 2, MAX_CANDIDATES)
-        return [Neighbour(item_id, image_id, 1.0 - float(distance)) for item_id, image_id, distance, _ in rows]
 
     def nearest_sql(self, query: Query, filters: NearestFilters, *, model: EmbeddingModel) -> tuple[str, list]:
         """SQL and leading parameters of ``nearest`` (then candidate limit, k); EXPLAIN-able in tests.

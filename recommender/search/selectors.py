@@ -59,13 +59,16 @@ def search_params(params: Mapping[str, str]) -> SearchParams:
 
 def nearest_items(query: Query, model: EmbeddingModel, params: SearchParams, *,
                   collection: Collection, exclude_item_id: int | None = None) -> list[Match]:
-    """The ``params.k`` closest items of ``collection`` under ``model``, with covers loaded."""
+    """The ``params.k`` closest items of ``collection`` under ``model``, with their collection and images
+    loaded (one statement: ``Embedding.objects.nearest_items``)."""
     filters = NearestFilters(collection_id=collection.pk, label=params.label, gender=params.gender,
                              split=params.split, exclude_item_id=exclude_item_id)
-    neighbours = Embedding.objects.nearest(query, params.k, filters, model=model)
-    items = Item.objects.with_cover().in_bulk([n.item_id for n in neighbours])
     space = space_of(model)
-    return [Match(items[n.item_id], n.score, space) for n in neighbours if n.item_id in items]
+    matches = []
+    for item, score in Embedding.objects.nearest_items(query, params.k, filters, model=model):
+        item.collection = collection
+        matches.append(Match(item, score, space))
+    return matches
 
 
 def similar_items(item: Item, params: SearchParams) -> list[Match]:

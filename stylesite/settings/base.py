@@ -144,6 +144,14 @@ STYLESITE_STUCK_AFTER_SECONDS = env.int("STYLESITE_STUCK_AFTER_SECONDS", default
 # the broker's visibility timeout or the sweep (bench/chaos.py).
 STYLESITE_CLAIM_LEASE_SECONDS = env.int("STYLESITE_CLAIM_LEASE_SECONDS", default=30)
 STYLESITE_HNSW_EF_SEARCH = env.int("STYLESITE_HNSW_EF_SEARCH", default=80)
+# Every connection starts with the search settings nearest-neighbour queries use (libpq's ``options``), so
+# a look-alike query needs no transaction and no set_config round trip of its own: those were 3 of a
+# similar-items request's 8 statements (bench/load.py). ``Embedding.objects.nearest`` still sets them for
+# its transaction when a caller wants other values.
+HNSW_SESSION_OPTIONS = "-c hnsw.ef_search={ef} -c hnsw.iterative_scan=relaxed_order"
+_db_options = DATABASES["default"].setdefault("OPTIONS", {})
+_db_options["options"] = " ".join(filter(None, [_db_options.get("options", ""),
+                                                HNSW_SESSION_OPTIONS.format(ef=STYLESITE_HNSW_EF_SEARCH)]))
 # A pipeline task takes its own image and up to this many pending ones in all (a batching worker).
 STYLESITE_PIPELINE_BATCH = env.int("STYLESITE_PIPELINE_BATCH", default=32)
 # A pass-2 task cuts out its own image and up to this many unrefined ones in all, two at a time.

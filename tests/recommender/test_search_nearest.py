@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from django.db import connection, transaction
 
-from catalog.models import Item
+from catalog.models import Item, ItemImage
 from recommender.embeddings import active_model_switch
 from recommender.models import Embedding, EmbeddingModel
 from recommender.models.embeddings import ItemVector, NearestFilters
@@ -126,13 +126,39 @@ def test_query_uses_the_models_hnsw_index_under_the_settings_nearest_applies(col
 
 
 @pytest.mark.django_db
+def test_every_connection_opens_with_the_search_settings_so_the_default_search_is_one_statement(
+        collection, big_set, settings, django_assert_num_queries):
+    from django.db import connections
+
+    model, _, _, _, _, query = big_set
+    fresh = connections.create_connection("default")  # a new session, as the pool would open
+    try:
+        with fresh.cursor() as cursor:
+            cursor.execute("SELECT current_setting('hnsw.ef_search'), current_setting('hnsw.iterative_scan')")
+            assert cursor.fetchone() == (str(settings.STYLESITE_HNSW_EF_SEARCH), "relaxed_order")
+    finally:
+        fresh.close()
+    everywhere = NearestFilters(collection_id=collection.pk)
+    with django_assert_num_queries(1):
+        neighbours = Embedding.objects.nearest(query, 12, everywhere, model=model)
+    with django_assert_num_queries(1):
+        items = Embedding.objects.nearest_items(query, 12, everywhere, model=model)
+    assert len(neighbours) == 12
+    assert [(item.pk, pytest.approx(score)) for item, score in items] == [(n.item_id, n.score) for n in neighbours]
+    expected = [list(ItemImage.objects.filter(item_id=item.pk).order_by("position", "id").values_list("pk", flat=True))
+                for item, _ in items]
+    with django_assert_num_queries(0):  # their images came with them
+        assert [[image.pk for image in item.images.all()] for item, _ in items] == expected
+
+
+@pytest.mark.django_db
 def test_filter_returns_k_rows_thanks_to_the_iterative_index_scan(collection, big_set):
     model, vectors, _, genders, items, query = big_set
     filters = NearestFilters(collection_id=collection.pk, gender="W")
     sql, params = Embedding.objects.nearest_sql(query, filters, model=model)
     # Without the iterative scan, ef_search 10 yields 10 index rows, of which only ~half pass the filter.
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('hnsw.ef_search', '10', true)")
+        cursor.execute("SELECT set_config('hnsw.ef_search', '10', true), set_config('hnsw.iterative_scan', 'off', true)")
         cursor.execute(sql, [*params, 60, 20])
         assert len(cursor.fetchall()) < 20
 
