@@ -15,6 +15,7 @@ for 150 items, vote to updated prediction <= 2 s.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import time
@@ -111,6 +112,7 @@ def run(args) -> None:
     client.force_login(get_user_model().objects.get(pk=me.pk))
     asked = [int(i) for i in rng.choice(ids, 150, replace=False)]
     client.get("/api/me/feed/?collection=latency-bench&k=20")  # loads the artifact into this process
+    gc.freeze()  # as a web worker does after its warm-up (stylesite/gunicorn_conf.py)
 
     def timed(call) -> list[float]:
         out = []
