@@ -30,7 +30,7 @@ def post_worker_init(worker) -> None:
 
     from recommender.pipeline import warm_up_models
 
-    warm_up_models()
+    warm_up_models(build=False)
     connections.close_all()
     # What is loaded by now lives as long as the worker: the cyclic collector no longer walks it. Its
     # full collections took 150-230 ms, every ~15 requests, and made predict's p95 three times its

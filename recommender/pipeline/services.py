@@ -229,8 +229,13 @@ def current_model_for(image: ItemImage) -> EmbeddingModel:
     return current
 
 
-def warm_up_models() -> None:
-    """Load every active embedder and the background model once, so the first task is not slow."""
+def warm_up_models(*, build: bool = True) -> None:
+    """Load every active embedder and the background model once, so the first task is not slow.
+
+    ``build=False`` (web workers) loads the background model only if its derived file (int8, or
+    another size: ``ml.background``) is already written: writing it takes a minute of CPU at first
+    start, which a Celery worker may spend but a web worker must not (gunicorn kills a worker that
+    is not serving within its timeout)."""
     from ml.background import get_session
     from ml.embedders import get_embedder
 
@@ -240,6 +245,6 @@ def warm_up_models() -> None:
             get_embedder(name)
         if Collection.objects.filter(remove_background=True).exists():
             get_session(settings.STYLESITE_BACKGROUND_MODEL, settings.STYLESITE_BACKGROUND_SIZE,
-                        settings.STYLESITE_BACKGROUND_THREADS)
+                        settings.STYLESITE_BACKGROUND_THREADS, settings.STYLESITE_BACKGROUND_PRECISION, build=build)
     except Exception:  # a missing model is reported by the task that needs it, with its reason
         log.warning("worker warm-up could not load every model", exc_info=True)

@@ -55,7 +55,7 @@ def mask_of(rgb: Image.Image, threads: int = 0) -> tuple[np.ndarray, float]:
     from ml.background import foreground_share, remove_background
 
     mask = remove_background(rgb, model=settings.STYLESITE_BACKGROUND_MODEL, size=settings.STYLESITE_BACKGROUND_SIZE,
-                             threads=threads)
+                             threads=threads, precision=settings.STYLESITE_BACKGROUND_PRECISION)
     return mask, foreground_share(mask)
 
 

@@ -12,6 +12,7 @@ from ml.background import (
     BackgroundModelMissing,
     get_session,
     model_file,
+    quantized_model,
     remove_background,
     resolution_free_model,
 )
@@ -68,6 +69,38 @@ def test_a_smaller_working_size_gives_the_mask_of_the_native_size(rewritten, mon
 def test_a_model_the_rewrite_does_not_know_runs_only_at_its_native_size():
     with pytest.raises(BackgroundModelMissing, match="only at its native size"):
         get_session("u2net", 512)
+    with pytest.raises(BackgroundModelMissing, match="only at its native size in fp32"):
+        get_session("u2net", 1024, precision="int8")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        get_session(MODEL, 512, precision="int4")
+
+
+def test_the_int8_model_is_written_once_quantised_and_gives_the_fp32_masks(rewritten, monkeypatch):
+    import numpy as np
+    import onnx
+
+    monkeypatch.setenv("STYLESITE_MODEL_CACHE", str(rewritten.parent))
+    int8 = quantized_model(Path(model_file(MODEL)))
+    assert int8.name.endswith(rewritten.name[-len("b6e8497ba978a6f5.onnx"):]) and "-int8-" in int8.name
+    written = int8.stat().st_mtime_ns
+    assert quantized_model(Path(model_file(MODEL))) == int8 and int8.stat().st_mtime_ns == written
+    graph = onnx.load(str(int8)).graph
+    convs = [node for node in graph.node if node.op_type == "Conv"]
+    weights = {init.name: init.data_type for init in graph.initializer}
+    dequantized = {node.output[0]: weights.get(node.input[0])
+                   for node in graph.node if node.op_type == "DequantizeLinear"}
+    # Every convolution reads int8 weights and quantised activations; nothing is float16 any more.
+    assert convs and all(dequantized.get(node.input[1]) == onnx.TensorProto.INT8 for node in convs)
+    assert all(node.input[0] in dequantized for node in convs)
+    assert onnx.TensorProto.FLOAT16 not in weights.values()
+    for label in ("dress", "shoes"):
+        photo = Image.open(sorted((CLOTHING / label).glob("*.jpg"))[3]).convert("RGB")
+        photo.thumbnail((400, 400))
+        full = remove_background(photo, MODEL, size=512) > 0.5
+        quantised = remove_background(photo, MODEL, size=512, precision="int8") > 0.5
+        assert (full & quantised).sum() / (full | quantised).sum() >= 0.97
+    assert get_session(MODEL, 512, precision="int8") is not get_session(MODEL, 512)
+    assert np.isfinite(remove_background(photo, MODEL, size=320, precision="int8")).all()
 
 
 def test_two_one_thread_inferences_at_once_give_the_masks_of_one_on_every_core(rewritten, monkeypatch):
@@ -84,3 +117,11 @@ def test_two_one_thread_inferences_at_once_give_the_masks_of_one_on_every_core(r
         assert np.abs(mask - reference).max() <= 2 / 255  # the same graph: rounding of the uint8 mask only
     assert get_session(MODEL, 384, threads=1) is get_session(MODEL, 384, threads=1)
     assert get_session(MODEL, 384, threads=1) is not get_session(MODEL, 384)
+
+
+def test_without_build_a_derived_model_not_yet_written_is_refused_and_nothing_is_written(monkeypatch, tmp_path):
+    monkeypatch.setenv("STYLESITE_MODEL_CACHE", str(tmp_path))
+    for precision in ("int8", "fp32"):
+        with pytest.raises(BackgroundModelMissing, match="not written yet"):
+            get_session(MODEL, 448, precision=precision, build=False)
+    assert not list(tmp_path.glob("*.onnx"))

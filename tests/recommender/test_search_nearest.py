@@ -158,7 +158,8 @@ def test_filter_returns_k_rows_thanks_to_the_iterative_index_scan(collection, bi
     sql, params = Embedding.objects.nearest_sql(query, filters, model=model)
     # Without the iterative scan, ef_search 10 yields 10 index rows, of which only ~half pass the filter.
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('hnsw.ef_search', '10', true), set_config('hnsw.iterative_scan', 'off', true)")
+        cursor.execute("SELECT set_config('hnsw.ef_search', '10', true), "
+                       "set_config('hnsw.iterative_scan', 'off', true)")
         cursor.execute(sql, [*params, 60, 20])
         assert len(cursor.fetchall()) < 20
 
