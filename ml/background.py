@@ -202,7 +202,7 @@ def _quantize(any_size: Path, target: Path) -> None:
 
     class Photos(CalibrationDataReader):
         def __init__(self) -> None:
-            self.feeds = ({input_name: isnet_input(Image.open(path), CALIBRATION_SIZE)} for path in photos)
+            self.feeds = ({input_name: _isnet_input(Image.open(path), CALIBRATION_SIZE)} for path in photos)
 
         def get_next(self) -> dict | None:
             return next(self.feeds, None)
@@ -253,7 +253,7 @@ def _as_float32(graph) -> None:
     del graph.value_info[:]
 
 
-def isnet_input(image: Image.Image, size: int) -> np.ndarray:
+def _isnet_input(image: Image.Image, size: int) -> np.ndarray:
     """ISNet's input for ``image`` at ``size``², as rembg's DIS session prepares it (mean 0.5, std 1)."""
     rgb = np.asarray(image.convert("RGB").resize((size, size), Image.Resampling.LANCZOS), dtype=np.float64)
     rgb = rgb / max(float(rgb.max()), 1e-6) - 0.5

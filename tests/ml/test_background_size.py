@@ -76,12 +76,11 @@ def test_a_model_the_rewrite_does_not_know_runs_only_at_its_native_size():
 
 
 def test_the_int8_model_is_written_once_quantised_and_gives_the_fp32_masks(rewritten, monkeypatch):
-    import numpy as np
     import onnx
 
     monkeypatch.setenv("STYLESITE_MODEL_CACHE", str(rewritten.parent))
     int8 = quantized_model(Path(model_file(MODEL)))
-    assert int8.name.endswith(rewritten.name[-len("b6e8497ba978a6f5.onnx"):]) and "-int8-" in int8.name
+    assert "-int8-" in int8.name and int8.name.rsplit("-", 1)[1] == rewritten.name.rsplit("-", 1)[1]  # same hash
     written = int8.stat().st_mtime_ns
     assert quantized_model(Path(model_file(MODEL))) == int8 and int8.stat().st_mtime_ns == written
     graph = onnx.load(str(int8)).graph
@@ -100,7 +99,6 @@ def test_the_int8_model_is_written_once_quantised_and_gives_the_fp32_masks(rewri
         quantised = remove_background(photo, MODEL, size=512, precision="int8") > 0.5
         assert (full & quantised).sum() / (full | quantised).sum() >= 0.97
     assert get_session(MODEL, 512, precision="int8") is not get_session(MODEL, 512)
-    assert np.isfinite(remove_background(photo, MODEL, size=320, precision="int8")).all()
 
 
 def test_two_one_thread_inferences_at_once_give_the_masks_of_one_on_every_core(rewritten, monkeypatch):
