@@ -312,6 +312,7 @@ def main() -> None:
     batch = embedders.preprocess((crops * 2)[:32], lite)
     lite_runners = {backend: embedders.get_embedder("efficientnet-lite0", backend=backend).embed_array
                     for backend in ("onnx", "torch")}
+    lite_runners["onnx int8"] = embedders.get_embedder("efficientnet-lite0-int8").embed_array
     for name, runners in (("resnet50", resnet50_runners()), ("efficientnet-lite0", lite_runners)):
         gflop = model_gflop(name)
         rates = {backend: embed_rate(run, batch) for backend, run in runners.items()}

@@ -1,12 +1,12 @@
 """Learned similarity on clothing-small in numpy: fitting times per head kind, the evaluation table
 (raw, learned, blended; validation and test queries against the train split) and flip TTA.
 
-Vectors: efficientnet-lite0 (ONNX) on the *uncut* photos (no background removal), each padded to
-a white square; cached as .npy under ``--cache`` (first run embeds the 3,781 photos, twice with
-the horizontal flip, a few minutes on 2 cores). Choices are made on validation only.
+Vectors: ``--model`` (default efficientnet-lite0, ONNX) on the *uncut* photos (no background
+removal), each padded to a white square; cached as .npy under ``--cache`` (first run embeds the
+3,781 photos, twice with the horizontal flip, a few minutes on 2 cores). Choices are made on validation only.
 
     nice -n 10 .venv/bin/python bench/similarity.py [--data ../shared/data/clothing-small]
-        [--cache /tmp/similarity-bench] [--kinds lda,mlp,proxy]
+        [--cache /tmp/similarity-bench] [--kinds lda,mlp,proxy] [--model efficientnet-lite0-int8]
 """
 from __future__ import annotations
 
@@ -26,13 +26,13 @@ from ml.vectors import l2_normalise  # noqa: E402
 SPLITS = ("train", "validation", "test")
 
 
-def embed_split(data: Path, split: str, cache: Path) -> None:
+def embed_split(data: Path, split: str, cache: Path, model: str) -> None:
     from PIL import ImageOps
 
     from ml.embedders import get_embedder
     from ml.images import decode_image, subject_crop
 
-    embedder = get_embedder("efficientnet-lite0")
+    embedder = get_embedder(model)
     paths = sorted(data.glob(f"{split}/*/*.jpg"))
     plain, flipped = [], []
     started = time.perf_counter()
@@ -54,18 +54,20 @@ def load(cache: Path, split: str, what: str = "x") -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "clothing-small")
-    parser.add_argument("--cache", type=Path, default=Path("/tmp/similarity-bench"))
+    parser.add_argument("--cache", type=Path, default=None, help="default: /tmp/similarity-bench-MODEL")
+    parser.add_argument("--model", default="efficientnet-lite0", help="the backbone (a registry name)")
     parser.add_argument("--kinds", default=",".join(similarity.KINDS))
     args = parser.parse_args()
+    args.cache = args.cache or Path(f"/tmp/similarity-bench-{args.model}")
     args.cache.mkdir(parents=True, exist_ok=True)
     for split in SPLITS:
         if not (args.cache / f"{split}_y.npy").is_file():
-            embed_split(args.data, split, args.cache)
+            embed_split(args.data, split, args.cache, args.model)
     (tx, ty), (vx, vy), (sx, sy) = [(load(args.cache, s), load(args.cache, s, "y")) for s in SPLITS]
-    print(f"train {len(ty)}, validation {len(vy)}, test {len(sy)} items; efficientnet-lite0, uncut photos")
+    print(f"train {len(ty)}, validation {len(vy)}, test {len(sy)} items; {args.model}, uncut photos")
 
     started, cpu = time.perf_counter(), time.process_time()
-    head, rows = similarity.fit_head(tx, ty, vx, vy, base="efficientnet-lite0", base_version="bench",
+    head, rows = similarity.fit_head(tx, ty, vx, vy, base=args.model, base_version="bench",
                                      kinds=tuple(args.kinds.split(",")))
     total, cpu = time.perf_counter() - started, time.process_time() - cpu
     print("\nHead candidates (fitted on train, scored on validation; weight = raw share of the served cosine)")

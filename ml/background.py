@@ -11,9 +11,7 @@ statically quantised copy of that graph (``quantized_model``).
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import os
 import tempfile
 import threading
 from pathlib import Path
@@ -35,9 +33,7 @@ REWRITE_VERSION = 1
 # Bump when the quantisation changes (its settings or the calibration photos), likewise.
 QUANTIZE_VERSION = 1
 PRECISIONS = ("fp32", "int8")
-# Photos whose activations set the int8 ranges (one garment per clothing-small label, CC0), and the
-# side they are fed at.
-CALIBRATION_DIR = Path(__file__).with_name("calibration")
+# The side the calibration photos (``modelfiles.CALIBRATION_DIR``) are fed at.
 CALIBRATION_SIZE = 640
 
 _SESSIONS: dict[tuple[str, int, int, str], object] = {}
@@ -146,7 +142,7 @@ def resolution_free_model(source: Path, *, build: bool = True) -> Path:
 def quantized_model(source: Path, *, build: bool = True) -> Path:
     """An int8 copy of ``resolution_free_model(source)``, written once into the model cache, keyed by
     the source's hash: static QDQ quantisation (per-channel int8 weights, uint8 activations whose
-    ranges are the min/max seen on the photos in ``CALIBRATION_DIR``). On CPUs with int8 dot-product
+    ranges are the min/max seen on the photos in ``modelfiles.CALIBRATION_DIR``). On CPUs with int8 dot-product
     instructions it is about 3x faster than fp32 at the same size, and its masks match fp32's at
     1024² (bench/background_size.py prints both). Building it takes a minute or two of CPU.
     """
@@ -157,67 +153,34 @@ def quantized_model(source: Path, *, build: bool = True) -> Path:
 
 
 def _written_once(target: Path, write, build: bool = True) -> Path:
-    """``target``, written by ``write(partial_path)`` if absent, then renamed into place: a half-written
-    file is never read, and processes that start together wait for the one that writes. With
-    ``build=False`` an absent file is refused instead (BackgroundModelMissing)."""
-    if target.exists():
-        return target
-    if not build:
+    """``modelfiles.written_once``; with ``build=False`` an absent file is refused instead
+    (BackgroundModelMissing)."""
+    from .modelfiles import written_once
+
+    if not build and not target.exists():
         raise BackgroundModelMissing(f"{target.name} is not written yet (the first cut-out writes it)")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.with_name(f".{target.name}.lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not target.exists():
-            # A unique partial name: workers in several containers may share the cache and a pid.
-            handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
-            os.close(handle)
-            partial = Path(name)
-            try:
-                write(partial)
-                os.replace(partial, target)
-            finally:
-                partial.unlink(missing_ok=True)
-    return target
+    return written_once(target, write)
 
 
 def _quantize(any_size: Path, target: Path) -> None:
     """Quantise the resolution-free graph: first as an all-float32 graph (the exported ISNet keeps its
     weights in float16 behind Cast nodes, which the quantiser cannot place Q/DQ pairs around)."""
     import onnx
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        CalibrationMethod,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from .modelfiles import calibration_photos, quantize_int8
 
     model = onnx.load(str(any_size))
     _as_float32(model.graph)
     input_name = model.graph.input[0].name
-    photos = sorted(CALIBRATION_DIR.glob("*.jpg"))
-    if not photos:
-        raise BackgroundModelMissing(f"no calibration photos in {CALIBRATION_DIR}")
-
-    class Photos(CalibrationDataReader):
-        def __init__(self) -> None:
-            self.feeds = ({input_name: _isnet_input(Image.open(path), CALIBRATION_SIZE)} for path in photos)
-
-        def get_next(self) -> dict | None:
-            return next(self.feeds, None)
-
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".quantize-") as work:
-        float32, prepared = Path(work) / "float32.onnx", Path(work) / "prepared.onnx"
+    try:
+        photos = calibration_photos()
+    except FileNotFoundError as exc:
+        raise BackgroundModelMissing(str(exc)) from exc
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".float32-") as work:
+        float32 = Path(work) / "float32.onnx"
         onnx.save(model, str(float32))
-        quant_pre_process(str(float32), str(prepared), skip_symbolic_shape=True)
-        # Activations are collected a few photos at a time (all of ISNet's at once would take GBs);
-        # the count must not divide the number of photos (onnxruntime then reports no data).
-        per_pass = 3 if len(photos) % 3 else 4
-        quantize_static(str(prepared), str(target), Photos(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
-                        calibrate_method=CalibrationMethod.MinMax,
-                        extra_options={"CalibMaxIntermediateOutputs": per_pass})
+        feeds = ({input_name: _isnet_input(Image.open(path), CALIBRATION_SIZE)} for path in photos)
+        quantize_int8(float32, target, feeds, per_pass=3 if len(photos) % 3 else 4)
 
 
 def _as_float32(graph) -> None:

@@ -16,6 +16,7 @@ from ml.background import (
     remove_background,
     resolution_free_model,
 )
+from tests.onnxgraph import assert_every_conv_reads_int8
 
 CLOTHING = Path(os.environ.get("STYLESITE_SHARED_DIR", Path(__file__).resolve().parents[3] / "shared")) \
     / "data" / "clothing-small" / "validation"
@@ -76,22 +77,12 @@ def test_a_model_the_rewrite_does_not_know_runs_only_at_its_native_size():
 
 
 def test_the_int8_model_is_written_once_quantised_and_gives_the_fp32_masks(rewritten, monkeypatch):
-    import onnx
-
     monkeypatch.setenv("STYLESITE_MODEL_CACHE", str(rewritten.parent))
     int8 = quantized_model(Path(model_file(MODEL)))
     assert "-int8-" in int8.name and int8.name.rsplit("-", 1)[1] == rewritten.name.rsplit("-", 1)[1]  # same hash
     written = int8.stat().st_mtime_ns
     assert quantized_model(Path(model_file(MODEL))) == int8 and int8.stat().st_mtime_ns == written
-    graph = onnx.load(str(int8)).graph
-    convs = [node for node in graph.node if node.op_type == "Conv"]
-    weights = {init.name: init.data_type for init in graph.initializer}
-    dequantized = {node.output[0]: weights.get(node.input[0])
-                   for node in graph.node if node.op_type == "DequantizeLinear"}
-    # Every convolution reads int8 weights and quantised activations; nothing is float16 any more.
-    assert convs and all(dequantized.get(node.input[1]) == onnx.TensorProto.INT8 for node in convs)
-    assert all(node.input[0] in dequantized for node in convs)
-    assert onnx.TensorProto.FLOAT16 not in weights.values()
+    assert_every_conv_reads_int8(int8)
     for label in ("dress", "shoes"):
         photo = Image.open(sorted((CLOTHING / label).glob("*.jpg"))[3]).convert("RGB")
         photo.thumbnail((400, 400))

@@ -9,6 +9,7 @@ from PIL import Image
 
 from ml import embedders
 from ml.images import subject_crop
+from tests.onnxgraph import assert_every_conv_reads_int8
 from tests.photos import CLOTHING, clothing_photos
 
 
@@ -35,6 +36,27 @@ def test_onnx_matches_eager_torch():
     fast = embedders.get_embedder("efficientnet-lite0").embed(images)
     eager = embedders.get_embedder("efficientnet-lite0", backend="torch").embed(images)
     assert np.abs(fast - eager).max() < 1e-3
+
+
+def test_the_int8_lite0_is_its_own_model_written_once_in_int8_and_keeps_the_fp32_neighbours(tmp_path, monkeypatch):
+    monkeypatch.setenv("STYLESITE_MODEL_CACHE", str(tmp_path))
+    fp32, int8 = embedders.get_spec("efficientnet-lite0"), embedders.get_spec("efficientnet-lite0-int8")
+    # Another space: vectors are keyed by (name, version), so the two are never mixed in one search.
+    assert (int8.name, int8.version) != (fp32.name, fp32.version) and int8.dimension == fp32.dimension
+    path = embedders.quantized_onnx("efficientnet-lite0-int8")
+    written = path.stat().st_mtime_ns
+    assert embedders.quantized_onnx("efficientnet-lite0-int8") == path and path.stat().st_mtime_ns == written
+    assert_every_conv_reads_int8(path)
+    with pytest.raises(ValueError, match="int8 copy of efficientnet-lite0"):
+        embedders.torch_model("efficientnet-lite0-int8")
+
+    images = [image for label in ("dress", "shoes", "hat", "pants") for image in photos(label, 4)]
+    a = embedders.get_embedder("efficientnet-lite0").embed(images)
+    b = embedders.get_embedder("efficientnet-lite0-int8").embed(images)
+    assert (a * b).sum(axis=1).min() > 0.95
+    # Each photo's nearest other photo is the same in both spaces for nearly all of them.
+    same = [np.argsort(-(a @ a[i]))[1] == np.argsort(-(b @ b[i]))[1] for i in range(len(images))]
+    assert np.mean(same) >= 0.85
 
 
 def test_missing_resnet_weights_name_the_file_and_download_nothing(tmp_path, monkeypatch):

@@ -40,9 +40,11 @@ def test_processed_item_shows_original_and_cutout_state_model_and_space(client, 
     assert html.count('class="view-toggle"') == 3 and 'id="view-both" class="view-toggle" checked' in html
     assert '<span class="status status-ready">Ready</span>' in html
     facts = html[html.index("<dt>Embedding</dt>"):html.index("</dl>")]
-    assert "efficientnet-lite0" in facts and "1280-d" in facts and "searches use it" in facts
+    model = item.collection.embedding_model
+    assert model.startswith("efficientnet-lite0") and model in facts and "1280-d" in facts
+    assert "searches use it" in facts
     looks = html[html.index('class="looks-like"'):]
-    assert "Answered in the space of <strong>efficientnet-lite0</strong>" in looks
+    assert f"Answered in the space of <strong>{model}</strong>" in looks
     assert looks.count('class="card"') == 1
     # The look-alike cards know the signed-in visitor: vote buttons, not "Log in to like".
     assert looks.count('class="vote-like"') == 1 and "Log in to like" not in looks
@@ -145,7 +147,7 @@ def test_item_page_toggle_and_reprocess_in_chromium(live_server, transactional_d
             expect(cutout).to_be_visible()
             # Side by side: the two pictures share one row.
             assert original.bounding_box()["y"] == cutout.bounding_box()["y"]
-            expect(page.locator(".looks-like .space")).to_contain_text("efficientnet-lite0")
+            expect(page.locator(".looks-like .space")).to_contain_text(items[0].collection.embedding_model)
             assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
             page.screenshot(path=str(shots / f"item-{name}.png"), full_page=True)
             page.click("label[for=view-cutout]")

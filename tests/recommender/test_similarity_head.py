@@ -1,4 +1,4 @@
-"""The learned similarity space end to end on real photos embedded by the real pipeline (efficientnet-lite0)."""
+"""The learned similarity space end to end on real photos embedded by the real pipeline (the default backbone)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -50,7 +50,7 @@ def test_learned_space_is_fitted_once_backfilled_activated_and_served_to_new_ima
     served = active_model(collection)
     assert first["retrained"] and first["activated"] and first["kind"] == "lda"
     assert served == space.model and served.dimension == 1280 + len(LABELS) - 1
-    assert served.name == f"efficientnet-lite0+sim-{space.fingerprint[:12]}"
+    assert served.name == f"{raw_model.name}+sim-{space.fingerprint[:12]}"
     assert (Path(settings.STYLESITE_ARTIFACT_DIR) / space.artifact).is_file()
     assert Embedding.objects.filter(model=served).count() == len(demo_items)
     collection.refresh_from_db()

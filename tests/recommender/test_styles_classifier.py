@@ -1,4 +1,4 @@
-"""The style classifier on real demo photos embedded by the real pipeline (efficientnet-lite0)."""
+"""The style classifier on real demo photos embedded by the real pipeline (the default backbone)."""
 from __future__ import annotations
 
 from pathlib import Path
