@@ -32,9 +32,13 @@ def test_folders_layout_imports_labels_and_splits_and_is_idempotent(tmp_path):
     assert rows == {("dress", "train", "a.jpg"), ("hat", "train", "b.png"), ("dress", "validation", "c.webp")}
     assert all(img.thumbnail.name.endswith(".webp") for img in ItemImage.objects.all())
 
+    media = Path(ItemImage.objects.first().original.path).parents[3]
+    files = sorted([*media.glob("originals/**/*.*"), *media.glob("thumbs/**/*.*")])
     again = run_import(tmp_path, "--collection", "clothes", "--layout", "folders")
     assert "Imported 0, skipped 3 as duplicate, rejected 0" in again
     assert Item.objects.count() == 3 and ItemImage.objects.count() == 3
+    # A duplicate's files are not left behind.
+    assert sorted([*media.glob("originals/**/*.*"), *media.glob("thumbs/**/*.*")]) == files and len(files) == 6
 
 
 def test_same_file_twice_in_one_collection_is_one_image(tmp_path):
