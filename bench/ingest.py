@@ -319,6 +319,7 @@ def main() -> None:
         for backend, rate in rates.items():
             row(f"embed {name}, {backend}, batch 32", len(batch), len(batch) / rate,
                 f"{gflop:.2f} GFLOP/img, {gflop * rate:.0f} GFLOP/s = {100 * gflop * rate / peak:.0f}% of peak"
+                + (" (int8 arithmetic against the fp32 peak)" if "int8" in backend else "")
                 + (f", {rates['onnx'] / rates['torch']:.2f}× eager" if backend == "onnx" else ""))
 
     # End to end without and with background removal (decode → [mask] → crop → embed), one by one.
