@@ -115,8 +115,8 @@ MEDIA_ROOT = Path(env("STYLESITE_MEDIA_ROOT", default=str(VAR_DIR / "media")))
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 # --- Catalogue and pipeline -------------------------------------------------------------
-# New collections' backbone. The int8 copy of EfficientNet-Lite0 embeds 2.5x faster than float32 here, with
-# the same retrieval precision on clothing-small's validation split (bench/ingest.py prints both).
+# New collections' backbone. The int8 copy of EfficientNet-Lite0 embeds 2.5x faster than float32 here
+# (bench/ingest.py), with the same retrieval precision on clothing-small (bench/similarity.py --model).
 STYLESITE_EMBEDDING_MODEL = env("STYLESITE_EMBEDDING_MODEL", default="efficientnet-lite0-int8")
 STYLESITE_BACKGROUND_MODEL = env("STYLESITE_BACKGROUND_MODEL", default="isnet-general-use")
 # Side of the square the background model sees (ISNet's own is 1024). On 100 validation photos no smaller
