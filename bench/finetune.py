@@ -7,7 +7,7 @@ the caching time, each epoch's time and the total against the 20-minute target, 
 Then ``--evaluate`` scores raw, learned, blended, fine-tuned and fine-tuned + head spaces (one table).
 
     nice -n 10 .venv/bin/python bench/finetune.py [--data ../shared/data/clothing-small]
-        [--cache /tmp/finetune-bench] [--epochs 10] [--views 3] [--train-blocks 2] [--evaluate]
+        [--cache /tmp/finetune-bench] [--epochs 10] [--views 6] [--input-size 288] [--train-blocks 2] [--evaluate]
         [--evaluate-only]  (reuses the model --name of an earlier run)
 """
 from __future__ import annotations
@@ -58,13 +58,15 @@ def main() -> None:
     parser.add_argument("--train-blocks", type=int, default=training.TopBlockConfig.train_blocks)
     parser.add_argument("--lr", type=float, default=training.TopBlockConfig.learning_rate)
     parser.add_argument("--batch-size", type=int, default=training.TopBlockConfig.batch_size)
+    parser.add_argument("--input-size", type=int, default=training.TopBlockConfig.input_size)
     parser.add_argument("--name", default="efficientnet-lite0-top-clothing-small")
     parser.add_argument("--evaluate", action="store_true", help="Also print the evaluation table.")
     parser.add_argument("--evaluate-only", action="store_true",
                         help="Skip training: evaluate the model --name saved by an earlier run in --cache.")
     args = parser.parse_args()
     config = training.TopBlockConfig(epochs=args.epochs, views=args.views, train_blocks=args.train_blocks,
-                                     learning_rate=args.lr, batch_size=args.batch_size)
+                                     learning_rate=args.lr, batch_size=args.batch_size,
+                                     input_size=args.input_size)
     splits = {split: rows_of(args.data, split) for split in SPLITS}
     print(f"train {len(splits['train'])}, validation {len(splits['validation'])}, test {len(splits['test'])} "
           f"photos; {config}; torch threads {config.threads}; {load()}", flush=True)
@@ -127,7 +129,8 @@ def evaluate(args, config: training.TopBlockConfig, splits: dict, checkpoint: Pa
     print()
     print(similarity.evaluation_table(rows, "Same-label retrieval, clothing-small, uncut photos, queries against "
                                             "the train split (exact search); fine-tuned = top blocks; overlap@10 "
-                                            "with the ImageNet backbone's raw lists"))
+                                            "with the ImageNet backbone's raw lists; every row at "
+                                            f"{config.input_size} px"))
     val = [r for r in rows if r["split"] == "validation"]
     test = {r["space"]: r for r in rows if r["split"] == "test"}
     servable = [r for r in val if r["space"].endswith(("raw", "blended"))]  # what a collection can switch to

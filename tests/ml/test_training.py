@@ -57,7 +57,7 @@ def test_top_block_fine_tuning_caches_once_trains_only_the_top_and_registers_the
     shots = {name: photos(tmp_path, colour, 5) for name, colour in colours.items()}
     train = [(p, name) for name, paths in shots.items() for p in paths[:4]]
     val = [(paths[4], name) for name, paths in shots.items()]
-    config = TopBlockConfig(train_blocks=1, views=1, epochs=1, batch_size=4)
+    config = TopBlockConfig(train_blocks=1, views=1, epochs=1, batch_size=4, input_size=256)
     cache = tmp_path / "cache"
     result = train_top_blocks(train, val, config, "test-top", cache)
     assert [h.epoch for h in result.history] == [1] and result.best_epoch == 1
@@ -65,6 +65,7 @@ def test_top_block_fine_tuning_caches_once_trains_only_the_top_and_registers_the
     (folder,) = (cache / TOP_BLOCK_DIR).iterdir()
     cached = np.load(folder / "train.npy", mmap_mode="r")
     assert cached.dtype == np.float16 and cached.shape[:2] == (12, 2)  # plain view + one augmented view
+    assert cached.shape[-2:] == (8, 8)  # both views at the configured 256 px (stride 32), not the base 224
     stamp = (folder / "train.npy").stat().st_mtime_ns
     train_top_blocks(train, val, config, "test-top", cache)
     assert (folder / "train.npy").stat().st_mtime_ns == stamp  # reused, not recomputed
@@ -80,7 +81,8 @@ def test_top_block_fine_tuning_caches_once_trains_only_the_top_and_registers_the
     from ml.vectors import l2_normalise
 
     served = embedders.get_embedder("test-top", backend="torch")
-    crop = subject_crop(decode_image(open(train[0][0], "rb").read(), max_pixels=10**7, draft_size=448), None, 224)
+    assert served.spec.input_size == 256
+    crop = subject_crop(decode_image(open(train[0][0], "rb").read(), max_pixels=10**7, draft_size=448), None, 256)
     from_cache = l2_normalise(top_block_features(cached[:1], config, cache / "backbones" / result.checkpoint))
     assert float(served.embed([crop])[0] @ from_cache[0]) > 0.999
 

@@ -174,6 +174,8 @@ def test_top_block_fine_tuned_backbone_is_reembedded_activated_and_gets_its_rows
     similarity_run(collection, kinds=("lda",))  # a head over the ImageNet backbone first
     with pytest.raises(CommandError, match="efficientnet-lite0"):
         call_command("train_backbone", "--collection", collection.slug, "--top-blocks", "1")
+    with pytest.raises(CommandError, match="--input-size needs --top-blocks"):
+        call_command("train_backbone", "--collection", collection.slug, "--input-size", "288")
     call_command("train_backbone", "--collection", collection.slug, "--arch", "efficientnet-lite0",
                  "--top-blocks", "1", "--views", "1", "--epochs", "1", "--batch-size", "8", "--name", "lite0-top-test")
     assert "registered embedding model lite0-top-test" in capsys.readouterr().out

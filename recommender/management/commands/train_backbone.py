@@ -33,11 +33,14 @@ class Command(BaseCommand):
                             help="Train only the last N blocks of the pretrained efficientnet-lite0 over cached "
                                  "activations of the frozen lower blocks (practical on CPU; implies --pretrained).")
         parser.add_argument("--views", type=int, default=None,
-                            help="With --top-blocks: augmented views cached per train image (default 3).")
+                            help="With --top-blocks: augmented views cached per train image (default 6).")
+        parser.add_argument("--input-size", type=int, default=None,
+                            help="With --top-blocks: the square input the model is trained and served at "
+                                 "(default 288).")
 
     def handle(self, *args, collection: str, arch: str, pretrained: bool, scratch: bool, epochs: int,
                batch_size: int, lr: float | None, seed: int, limit_per_label: int, name: str, top_blocks: int,
-               views: int | None, **options) -> None:
+               views: int | None, input_size: int | None, **options) -> None:
         from ml.embedders import WeightsMissing
         from ml.training import TopBlockConfig, TrainConfig, train_backbone, train_top_blocks
 
@@ -52,13 +55,15 @@ class Command(BaseCommand):
             raise CommandError("--top-blocks fine-tunes the pretrained efficientnet-lite0: use --arch efficientnet-lite0")
         if views is not None and (not top_blocks or views < 0):
             raise CommandError("--views needs --top-blocks and must be 0 or more")
+        if input_size is not None and (not top_blocks or not 32 <= input_size <= 512):
+            raise CommandError("--input-size needs --top-blocks and must be from 32 to 512")
         kind = "top" if top_blocks else "ft" if pretrained else "scratch"
         name = name or f"{arch}-{kind}-{target.slug}"
         if top_blocks:
             defaults = TopBlockConfig()
             config = TopBlockConfig(train_blocks=top_blocks, views=defaults.views if views is None else views,
                                     epochs=epochs, batch_size=batch_size, learning_rate=lr or defaults.learning_rate,
-                                    seed=seed)
+                                    seed=seed, input_size=input_size or defaults.input_size)
             trainer = train_top_blocks
         else:
             config = TrainConfig(arch=arch, pretrained=pretrained, epochs=epochs, batch_size=batch_size,
