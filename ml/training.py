@@ -26,7 +26,8 @@ import numpy as np
 
 ARCHS = ("resnet18", "efficientnet-lite0")
 MANIFEST_DIR = "backbones"
-# Images are padded to a white square this large before the random resized crop to the input size.
+# Images are padded to a white square this large (at a 224-px input; in proportion at other sizes, so
+# the crops keep the input's detail) before the random resized crop to the input size.
 PAD_SIZE = 256
 
 Progress = Callable[[float, str], None]
@@ -127,8 +128,8 @@ def _transforms(input_size: int, mean: Sequence[float], std: Sequence[float], tr
 class _Images:
     """(path, class index) pairs read as white-padded squares, then transformed."""
 
-    def __init__(self, rows: Sequence[tuple[str, int]], transform):
-        self.rows, self.transform = list(rows), transform
+    def __init__(self, rows: Sequence[tuple[str, int]], transform, input_size: int):
+        self.rows, self.transform, self.pad = list(rows), transform, _pad_size(input_size)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -138,8 +139,12 @@ class _Images:
 
         path, label = self.rows[i]
         with open(path, "rb") as handle:
-            img = decode_image(handle.read(), max_pixels=40_000_000, draft_size=PAD_SIZE * 2)
-        return self.transform(subject_crop(img.convert("RGB"), None, size=PAD_SIZE)), label
+            img = decode_image(handle.read(), max_pixels=40_000_000, draft_size=self.pad * 2)
+        return self.transform(subject_crop(img.convert("RGB"), None, size=self.pad)), label
+
+
+def _pad_size(input_size: int) -> int:
+    return PAD_SIZE * input_size // 224
 
 
 def _seed_everything(seed: int) -> None:
@@ -179,9 +184,9 @@ def train_backbone(
     generator = torch.Generator().manual_seed(config.seed)
     sampler = WeightedRandomSampler(weights, num_samples=len(train_rows), replacement=True, generator=generator)
     workers = min(4, os.cpu_count() or 1) if device == "cuda" else 0
-    train_loader = DataLoader(_Images(train_rows, _transforms(config.input_size, mean, std, True)),
+    train_loader = DataLoader(_Images(train_rows, _transforms(config.input_size, mean, std, True), config.input_size),
                               batch_size=config.batch_size, sampler=sampler, num_workers=workers)
-    val_loader = DataLoader(_Images(val_rows, _transforms(config.input_size, mean, std, False)),
+    val_loader = DataLoader(_Images(val_rows, _transforms(config.input_size, mean, std, False), config.input_size),
                             batch_size=config.batch_size * 2, num_workers=workers)
     lr = config.learning_rate or (1e-3 if config.pretrained else 3e-3)
     optimiser = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
@@ -421,7 +426,6 @@ def lower_activations(paths: Sequence[str], config: TopBlockConfig, views: int, 
     run = embedders.onnx_runner(embedders.export_module_onnx(lower, target.with_suffix(".lower.onnx"),
                                                              config.input_size), config.threads)
     spec = replace(embedders.get_spec(config.arch), input_size=config.input_size)
-    pad_size = max(PAD_SIZE, config.input_size * PAD_SIZE // 224)  # the augmented crops keep the input's detail
     augment = T.Compose(_augmentation(config.input_size))
     probe = run(np.zeros((1, 3, config.input_size, config.input_size), dtype=np.float32))
     shape = (len(paths), 1 + views, *probe.shape[1:])
@@ -434,7 +438,7 @@ def lower_activations(paths: Sequence[str], config: TopBlockConfig, views: int, 
         for path in paths[start:start + per_batch]:
             with open(path, "rb") as handle:
                 img = decode_image(handle.read(), max_pixels=40_000_000, draft_size=SERVE_DRAFT).convert("RGB")
-            padded = subject_crop(img, None, size=pad_size)
+            padded = subject_crop(img, None, size=_pad_size(config.input_size))
             crops += [subject_crop(img, None, spec.input_size), *(augment(padded) for _ in range(views))]
         acts = run(embedders.preprocess(crops, spec)).astype(np.float16)
         end = min(start + per_batch, len(paths))
