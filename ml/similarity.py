@@ -14,8 +14,11 @@ the train split as the gallery):
 A learned space alone can collapse a label into one blob, so the space that is *served* blends
 raw and learned similarity: ``[sqrt(w)·raw, sqrt(1-w)·learned]`` (both unit length) has cosine
 ``w·cos_raw + (1-w)·cos_learned`` and unit length, so pgvector's cosine HNSW index needs no
-change. ``w`` is chosen on validation: the best precision@10 among weights whose top-10 lists
-still share at least ``MIN_OVERLAP`` with the raw lists.
+change. ``w`` is chosen on validation among the weights whose top-10 lists still share at least
+``MIN_OVERLAP`` with the raw lists, by the one-standard-error rule (:func:`within_one_se`): the one
+most like raw whose precision@10 is within one standard error of the best. Learned similarity is
+blended in only as far as it measurably helps; beyond that it would trade visual likeness for a
+gain the validation split cannot tell from noise.
 
 The head is plain numpy layers (affine, ReLU between), so embedding needs no torch. No Django.
 """
@@ -138,8 +141,37 @@ def fingerprint(train_x: np.ndarray, train_y: Sequence[str], val_x: np.ndarray, 
     return digest(f"similarity-head-v{FORMAT_VERSION}", train_x, list(train_y), val_x, list(val_y), base)
 
 
+def _hits(neighbours: np.ndarray, query_y: np.ndarray, gallery_y: np.ndarray, k: int = SCORE_K) -> np.ndarray:
+    """Per query, the share of its top ``k`` that has its label (precision@k of each query)."""
+    return (np.asarray(gallery_y)[neighbours[:, :k]] == np.asarray(query_y)[:, None]).mean(axis=1)
+
+
 def _precision(neighbours: np.ndarray, query_y: np.ndarray, gallery_y: np.ndarray, k: int = SCORE_K) -> float:
-    return float((gallery_y[neighbours[:, :k]] == query_y[:, None]).mean())
+    return float(_hits(neighbours, query_y, gallery_y, k).mean())
+
+
+def standard_error(per_query: np.ndarray) -> float:
+    """Standard error of the mean of per-query scores (0 for fewer than two queries)."""
+    n = len(per_query)
+    return float(np.std(per_query, ddof=1) / np.sqrt(n)) if n > 1 else 0.0
+
+
+def within_one_se(rows: Sequence[dict], prefer: str, score: str = "p@10", floor: float | None = None) -> dict:
+    """The one-standard-error rule (Breiman et al., *Classification and Regression Trees*, 1984):
+    of the rows whose ``score`` reaches ``floor`` (by default the best row's score minus its
+    standard error, ``score + "_se"``), the one with the largest ``prefer`` (overlap with the raw
+    lists: visual likeness); the best row when none reaches it.
+
+    Choosing the plain best over-fits the validation split twice: its score is the luckiest of
+    several, and a constraint it only just meets there (overlap ≥ ``MIN_OVERLAP``) is likely to be
+    missed on new queries. A gain smaller than the noise of its own measurement is not worth the
+    visual likeness it costs.
+    """
+    best = max(rows, key=lambda r: r[score])
+    if floor is None:
+        floor = best[score] - best[f"{score}_se"]
+    close = [r for r in rows if r[score] >= floor - 1e-12] or [best]
+    return max(close, key=lambda r: (r[prefer], r[score]))
 
 
 # --- fitting -------------------------------------------------------------------------------------
@@ -221,28 +253,35 @@ class Candidate:
     seconds: float
 
 
-def choose_weight(raw_q: np.ndarray, raw_g: np.ndarray, learned_q: np.ndarray, learned_g: np.ndarray,
-                  query_y: np.ndarray, gallery_y: np.ndarray,
-                  weights: Sequence[float] = BLEND_WEIGHTS) -> tuple[float, list[dict]]:
-    """The weight with the best P@10 whose lists overlap the raw ones by at least ``MIN_OVERLAP``.
-
-    Ties go to the larger weight (more visual likeness). Returns it and one row per weight.
-    """
+def weight_rows(raw_q: np.ndarray, raw_g: np.ndarray, learned_q: np.ndarray, learned_g: np.ndarray,
+                query_y: np.ndarray, gallery_y: np.ndarray, weights: Sequence[float] = BLEND_WEIGHTS) -> list[dict]:
+    """One row per blend weight: validation P@10 with its standard error, and overlap@10 with raw."""
     raw_top = top_k(raw_q, raw_g, SCORE_K)
     rows = []
     for w in weights:
         served = top_k(blend(raw_q, learned_q, w), blend(raw_g, learned_g, w), SCORE_K)
-        rows.append({"weight": float(w), "p@10": _precision(served, query_y, gallery_y),
+        hits = _hits(served, query_y, gallery_y)
+        rows.append({"weight": float(w), "p@10": float(hits.mean()), "p@10_se": standard_error(hits),
                      "overlap@10": overlap_at_k(served, raw_top)})
-    allowed = [r for r in rows if r["overlap@10"] >= MIN_OVERLAP] or [max(rows, key=lambda r: r["overlap@10"])]
-    chosen = max(allowed, key=lambda r: (round(r["p@10"], 4), r["weight"]))
-    return chosen["weight"], rows
+    return rows
+
+
+def choose_weight(rows: Sequence[dict], floor: float | None = None) -> dict:
+    """Of ``weight_rows`` that keep overlap@10 ≥ ``MIN_OVERLAP`` (or, if none does, the one with
+    the most), the row with the most overlap whose P@10 reaches ``floor`` (:func:`within_one_se`)."""
+    return within_one_se(_allowed(rows), prefer="overlap@10", floor=floor)
+
+
+def _allowed(rows: Sequence[dict]) -> list[dict]:
+    return [r for r in rows if r["overlap@10"] >= MIN_OVERLAP] or [max(rows, key=lambda r: r["overlap@10"])]
 
 
 def fit_head(train_x: np.ndarray, train_y: Sequence[str], val_x: np.ndarray, val_y: Sequence[str], *,
              base: str, base_version: str, kinds: Sequence[str] = KINDS, seed: int = 0,
              progress: Progress = _noop) -> tuple[SimilarityHead, list[dict]]:
-    """Fit every kind on train, choose its blend weight and then the kind by validation P@10 (served).
+    """Fit every kind on train; choose the kind and its blend weight on validation by one
+    one-standard-error rule over every (kind, weight) that keeps overlap ≥ ``MIN_OVERLAP``: the most
+    overlap with raw among those whose served P@10 is within one standard error of the best.
 
     ``train_x``/``val_x`` are the backbone's unit vectors. Without validation rows a stratified fifth
     of train stands in. Returns the head and one row per candidate.
@@ -278,7 +317,7 @@ def fit_head(train_x: np.ndarray, train_y: Sequence[str], val_x: np.ndarray, val
     def learned_score(layers: Layers) -> float:
         return _precision(top_k(_apply(layers, val_x), _apply(layers, train_x), SCORE_K), qy, gy)
 
-    candidates: list[Candidate] = []
+    fitted = []
     for step, kind in enumerate(kinds):
         started = time.perf_counter()
         part = _stage(progress, step / len(kinds), (step + 1) / len(kinds))
@@ -286,13 +325,22 @@ def fit_head(train_x: np.ndarray, train_y: Sequence[str], val_x: np.ndarray, val
             layers, info = _fit_lda(train_x, y), {}
         else:
             layers, info = _fit_torch(kind, train_x, y, len(classes), seed, learned_score, part)
-        weight, by_weight = choose_weight(val_x, train_x, _apply(layers, val_x), _apply(layers, train_x), qy, gy)
-        served = next(r for r in by_weight if r["weight"] == weight)
+        by_weight = weight_rows(val_x, train_x, _apply(layers, val_x), _apply(layers, train_x), qy, gy)
+        fitted.append((kind, layers, info, by_weight, time.perf_counter() - started))
+        part(1.0, f"{kind}: validation P@10 {learned_score(layers):.3f} learned alone")
+    # One rule over every (kind, weight): the floor is the best allowed P@10 of any minus its standard
+    # error; each kind takes its most raw-like weight above it, and the kind kept is the most raw-like.
+    best = max((r for *_, rows, _ in fitted for r in _allowed(rows)), key=lambda r: r["p@10"])
+    floor = best["p@10"] - best["p@10_se"]
+    candidates: list[Candidate] = []
+    for kind, layers, info, by_weight, seconds in fitted:
+        served = choose_weight(by_weight, floor)
         scores = {"learned_p@10": learned_score(layers), "served_p@10": served["p@10"],
-                  "overlap@10": served["overlap@10"], "by_weight": by_weight, **info}
-        candidates.append(Candidate(kind, layers, weight, scores, time.perf_counter() - started))
-        part(1.0, f"{kind}: validation P@10 {scores['served_p@10']:.3f} at w={weight:g}")
-    chosen = max(candidates, key=lambda c: (round(c.scores["served_p@10"], 4), c.scores["overlap@10"]))
+                  "served_p@10_se": served["p@10_se"], "overlap@10": served["overlap@10"], "by_weight": by_weight,
+                  **info}
+        candidates.append(Candidate(kind, layers, served["weight"], scores, seconds))
+    chosen = within_one_se([{**c.scores, "candidate": c} for c in candidates], prefer="overlap@10",
+                           score="served_p@10", floor=floor)["candidate"]
     rows = [{"kind": c.kind, "weight": c.weight, "seconds": round(c.seconds, 2),
              **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in c.scores.items()}} for c in candidates]
     head = SimilarityHead(kind=chosen.kind, base=base, base_version=base_version, weight=chosen.weight,
@@ -366,6 +414,7 @@ def evaluation_rows(head: SimilarityHead, train: tuple[np.ndarray, Sequence[str]
             report = evaluate(classifier, by_split[split][space], list(y))
             rows.append({"space": space, "split": split, "queries": len(y), "gallery": len(train_y),
                          **retrieval_scores(nearest, y, train_y),
+                         "p@10_se": standard_error(_hits(nearest, y, train_y)),
                          "overlap@10": overlap_at_k(nearest, raw_lists[split]),
                          "accuracy": report.accuracy, "macro_f1": report.macro_f1})
         progress((step + 1) / len(gallery), f"{space} space measured")
