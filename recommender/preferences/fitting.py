@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 # personal from the first vote, and it answers "what to rate next".
 DEFAULT_PREDICTOR = "personal"
 # Bump when the pickled layout below changes: older artifacts are then refitted, never misread.
-ARTIFACT_FORMAT = 2
+ARTIFACT_FORMAT = 3  # 3: personal has the descriptors kernel (likeness) column
 
 
 @dataclass

@@ -105,6 +105,21 @@ def test_personal_learns_a_colour_taste_that_label_prior_cannot_see():
     assert np.mean(list(user_aucs(prior, held).values())) < 0.65
 
 
+def test_personal_learns_a_taste_for_one_colour_that_no_linear_weight_can_express():
+    """Users who like mid-bright items and dislike both dark and bright ones: no weight on
+    brightness ranks that, the kernel score over the descriptors does."""
+    labels, brightness, features, _ = _colour_world()
+    rng = np.random.default_rng(6)
+    users = np.repeat(np.arange(40), 60)
+    items = np.concatenate([rng.choice(400, 60, replace=False) for _ in range(40)])
+    liked = (np.abs(brightness[items] - 0.5) < 0.2) ^ (rng.random(len(items)) < 0.1)
+    asked = np.concatenate([np.setdiff1d(np.arange(400), items[users == u])[:100] for u in range(40)])
+    held = VoteData(np.repeat(np.arange(40), 100), asked, np.abs(brightness[asked] - 0.5) < 0.2)
+    side = side_of(labels, brightness[:, None])
+    personal = Personal(side, n_components=4).fit(features, VoteData(users, items, liked))
+    assert np.mean(list(user_aucs(personal, held).values())) > 0.85
+
+
 def test_the_tenth_vote_changes_the_next_prediction_without_a_refit():
     labels, brightness, features, votes = _colour_world()
     personal = Personal(side_of(labels, brightness[:, None]), n_components=4).fit(features, votes)
