@@ -254,11 +254,12 @@ class Candidate:
 
 
 def weight_rows(raw_q: np.ndarray, raw_g: np.ndarray, learned_q: np.ndarray, learned_g: np.ndarray,
-                query_y: np.ndarray, gallery_y: np.ndarray, weights: Sequence[float] = BLEND_WEIGHTS) -> list[dict]:
-    """One row per blend weight: validation P@10 with its standard error, and overlap@10 with raw."""
+                query_y: np.ndarray, gallery_y: np.ndarray, weights: Sequence[float] | None = None) -> list[dict]:
+    """One row per blend weight (default ``BLEND_WEIGHTS``): validation P@10 with its standard error,
+    and overlap@10 with raw."""
     raw_top = top_k(raw_q, raw_g, SCORE_K)
     rows = []
-    for w in weights:
+    for w in BLEND_WEIGHTS if weights is None else weights:
         served = top_k(blend(raw_q, learned_q, w), blend(raw_g, learned_g, w), SCORE_K)
         hits = _hits(served, query_y, gallery_y)
         rows.append({"weight": float(w), "p@10": float(hits.mean()), "p@10_se": standard_error(hits),

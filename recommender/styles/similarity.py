@@ -158,7 +158,9 @@ def similarity_run(collection: Collection, *, activate: bool = False, kinds: tup
     """Fit (or reuse) the head, fill the served space's vectors, and switch to it when asked.
 
     A collection without labels of at least two kinds in its train split keeps its raw vectors
-    (``NotReady``). Safe to run twice: an unchanged fingerprint reuses the head, vectors are upserts.
+    (``NotReady``); so does one whose head blends in no learned similarity (weight 1: the learned
+    part did not measurably help), and ``activate`` then switches its searches back to raw.
+    Safe to run twice: an unchanged fingerprint reuses the head, vectors are upserts.
     """
     from ml.similarity import (
         DEFAULT_KINDS,
@@ -197,13 +199,20 @@ def similarity_run(collection: Collection, *, activate: bool = False, kinds: tup
         head: SimilarityHead = head_load(space)
         register_head(head)
         served = embedding_model_ensure(head.model_name)
-    progress(0.8, "writing the served vectors")
-    for start in range(0, len(data.image_ids), UPSERT_BATCH):
-        end = start + UPSERT_BATCH
-        vectors = head.serve(data.vectors[start:end])
-        embeddings_upsert([Embedding(image_id=image, item_id=item, model=served, vector=vec.tolist())
-                           for image, item, vec in zip(data.image_ids[start:end], data.item_ids[start:end], vectors)])
-        progress(0.8 + 0.1 * min(end, len(data.image_ids)) / max(len(data.image_ids), 1), "writing the served vectors")
+    kept_raw = head.weight >= 1.0
+    if kept_raw:
+        # The learned part gained less than one standard error of validation P@10 (``ml.similarity``):
+        # the blend would rank exactly as raw does, so raw vectors are served and no copy is stored.
+        served = base
+    else:
+        progress(0.8, "writing the served vectors")
+        for start in range(0, len(data.image_ids), UPSERT_BATCH):
+            end = start + UPSERT_BATCH
+            vectors = head.serve(data.vectors[start:end])
+            embeddings_upsert([Embedding(image_id=image, item_id=item, model=served, vector=vec.tolist()) for
+                               image, item, vec in zip(data.image_ids[start:end], data.item_ids[start:end], vectors)])
+            progress(0.8 + 0.1 * min(end, len(data.image_ids)) / max(len(data.image_ids), 1),
+                     "writing the served vectors")
     classifier = None
     if activate:
         missing = (ItemImage.objects.filter(collection=collection, status=ItemImage.Status.READY)
@@ -215,7 +224,7 @@ def similarity_run(collection: Collection, *, activate: bool = False, kinds: tup
         classifier = classifier_run(collection, progress=stage(progress, 0.9, 1.0))
     progress(1.0, "done")
     return {"version": space.version, "retrained": retrained, "kind": space.kind, "weight": space.weight,
-            "model": str(served), "activated": activate, "images": len(data.image_ids),
+            "model": str(served), "activated": activate, "kept_raw": kept_raw, "images": len(data.image_ids),
             "validation_p@10": next((c["served_p@10"] for c in space.candidates if c["kind"] == space.kind), None),
             "classifier": classifier and {k: classifier[k] for k in ("version", "retrained", "test_accuracy")}}
 

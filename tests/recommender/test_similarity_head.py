@@ -94,6 +94,27 @@ def test_learned_space_is_fitted_once_backfilled_activated_and_served_to_new_ima
 
 
 @pytest.mark.django_db
+def test_a_head_that_blends_in_nothing_serves_the_raw_vectors(collection, demo_items, make_item, monkeypatch,
+                                                              api_client):
+    from ml import similarity
+
+    raw_model = active_model(collection)
+    similarity_run(collection, activate=True, kinds=("lda",))
+    assert active_model(collection) != raw_model
+    # New labels, and a validation split on which the learned part cannot show a gain (raw weight 1 only).
+    item_relabel(next(i for i in demo_items if i.label == "dress" and i.split == "train"), "hat")
+    monkeypatch.setattr(similarity, "BLEND_WEIGHTS", (1.0,))
+    result = similarity_run(collection, activate=True, kinds=("lda",))
+    assert result["retrained"] and result["weight"] == 1.0 and result["kept_raw"] and result["activated"]
+    assert active_model(collection) == raw_model and result["model"] == str(raw_model)
+    space = LearnedSpace.objects.get(version=2)
+    assert not Embedding.objects.filter(model=space.model).exists()  # no copy of raw under another name
+    looked_up = demo_items[0]
+    assert {m["space"] for m in api_client.get(reverse("api-item-similar", args=[looked_up.pk]), {"k": 3}).json()} \
+        == {"raw"}
+
+
+@pytest.mark.django_db
 def test_without_labels_a_collection_keeps_its_raw_vectors(collection, make_item):
     for path in clothing_photos("dress", 3):
         item = make_item(label="", split="train", data=path.read_bytes())

@@ -41,5 +41,8 @@ class Command(BaseCommand):
             f"{target.slug}: {'fitted' if result['retrained'] else 'reused'} head v{result['version']} "
             f"({result['kind']}, raw weight {result['weight']:g}, validation P@10 {result['validation_p@10']}); "
             f"{result['images']} image(s) in {result['model']}.")
+        if result["kept_raw"]:
+            self.stdout.write("The learned space gained less than one standard error of validation P@10 over the "
+                              "raw vectors, so the raw vectors are served.")
         if result["activated"]:
             self.stdout.write(self.style.SUCCESS(f"{target.slug} now searches {result['model']}."))
