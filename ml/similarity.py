@@ -326,9 +326,11 @@ def fit_head(train_x: np.ndarray, train_y: Sequence[str], val_x: np.ndarray, val
             layers, info = _fit_lda(train_x, y), {}
         else:
             layers, info = _fit_torch(kind, train_x, y, len(classes), seed, learned_score, part)
-        by_weight = weight_rows(val_x, train_x, _apply(layers, val_x), _apply(layers, train_x), qy, gy)
-        fitted.append((kind, layers, info, by_weight, time.perf_counter() - started))
-        part(1.0, f"{kind}: validation P@10 {learned_score(layers):.3f} learned alone")
+        learned_q, learned_g = _apply(layers, val_x), _apply(layers, train_x)
+        learned_p10 = _precision(top_k(learned_q, learned_g, SCORE_K), qy, gy)
+        by_weight = weight_rows(val_x, train_x, learned_q, learned_g, qy, gy)
+        fitted.append((kind, layers, {"learned_p@10": learned_p10, **info}, by_weight, time.perf_counter() - started))
+        part(1.0, f"{kind}: validation P@10 {learned_p10:.3f} learned alone")
     # One rule over every (kind, weight): the floor is the best allowed P@10 of any minus its standard
     # error; each kind takes its most raw-like weight above it, and the kind kept is the most raw-like.
     best = max((r for *_, rows, _ in fitted for r in _allowed(rows)), key=lambda r: r["p@10"])
@@ -336,7 +338,7 @@ def fit_head(train_x: np.ndarray, train_y: Sequence[str], val_x: np.ndarray, val
     candidates: list[Candidate] = []
     for kind, layers, info, by_weight, seconds in fitted:
         served = choose_weight(by_weight, floor)
-        scores = {"learned_p@10": learned_score(layers), "served_p@10": served["p@10"],
+        scores = {"learned_p@10": info.pop("learned_p@10"), "served_p@10": served["p@10"],
                   "served_p@10_se": served["p@10_se"], "overlap@10": served["overlap@10"], "by_weight": by_weight,
                   **info}
         candidates.append(Candidate(kind, layers, served["weight"], scores, seconds))
