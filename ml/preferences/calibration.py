@@ -54,18 +54,36 @@ def fit_logreg(x: np.ndarray, y: np.ndarray, prior: np.ndarray, penalty: np.ndar
 
     Shrinking toward ``prior`` rather than toward zero is what lets a per-user model with a few
     dozen votes start from the global model and move only as far as its votes justify.
+
+    A 2-D ``penalty`` (one row per model) fits that many models of the same votes at once and
+    returns one ``theta`` per row: batched matrix products and solves, each model stopping when
+    its own step is below ``tol``, so the results are those of one call per row at a fraction
+    of the Python overhead (the personal predictor fits 32 such models per request).
     """
-    theta = prior.astype(np.float64).copy()
+    batched = np.ndim(penalty) == 2
+    penalties = np.atleast_2d(np.asarray(penalty, dtype=np.float64))
+    prior = np.asarray(prior, dtype=np.float64)
+    theta = np.tile(prior, (len(penalties), 1))
     w = np.ones(len(y)) if weight is None else weight
+    active = np.arange(len(penalties))
     for _ in range(max_iter):
-        p = sigmoid(x @ theta)
-        grad = x.T @ (w * (p - y)) + penalty * (theta - prior)
-        hess = (x.T * (w * p * (1 - p))) @ x + np.diag(penalty)
-        step = np.linalg.solve(hess, grad)
-        theta -= step
-        if np.max(np.abs(step)) < tol:
+        t, pen = theta[active], penalties[active]
+        p = sigmoid(t @ x.T)
+        grad = (w * (p - y)) @ x + pen * (t - prior)
+        step = np.linalg.solve(_hessians(x, w * p * (1 - p), pen), grad[:, :, None])[:, :, 0]
+        theta[active] = t - step
+        active = active[np.max(np.abs(step), axis=1) >= tol]
+        if not len(active):
             break
-    return theta
+    return theta if batched else theta[0]
+
+
+def _hessians(x: np.ndarray, curvature: np.ndarray, penalties: np.ndarray) -> np.ndarray:
+    """``x' diag(curvature[k]) x + diag(penalties[k])`` for each row ``k``: shape (k, p, p)."""
+    hess = np.matmul(x.T[None, :, :] * curvature[:, None, :], x)
+    idx = np.arange(x.shape[1])
+    hess[:, idx, idx] += penalties
+    return hess
 
 
 def leave_one_out_logits(x: np.ndarray, y: np.ndarray, theta: np.ndarray, penalty: np.ndarray,
@@ -76,14 +94,19 @@ def leave_one_out_logits(x: np.ndarray, y: np.ndarray, theta: np.ndarray, penalt
     ``z_-i = z_i + w_i (p_i - y_i) h_i / (1 - w_i p_i (1 - p_i) h_i)`` with ``h_i = x_i' H^-1 x_i``
     (Sherman-Morrison on the Hessian ``H`` of the penalised loss). One solve for all rows
     instead of one refit per row; exact for a quadratic loss, close for a logistic one.
+    With a 2-D ``theta`` and ``penalty`` (one fit per row, as :func:`fit_logreg` batches them)
+    it answers for every fit: logits (k, n) and Hessians (k, p, p).
     """
+    batched = np.ndim(theta) == 2
+    thetas, penalties = np.atleast_2d(theta), np.atleast_2d(np.asarray(penalty, dtype=np.float64))
     w = np.ones(len(y)) if weight is None else weight
-    z = x @ theta
+    z = thetas @ x.T
     p = sigmoid(z)
     curvature = w * p * (1 - p)
-    hess = (x.T * curvature) @ x + np.diag(penalty)
-    h = np.einsum("ij,ji->i", x, np.linalg.solve(hess, x.T))
-    return z + w * (p - y) * h / np.maximum(1.0 - curvature * h, 1e-6), hess
+    hess = _hessians(x, curvature, penalties)
+    h = np.einsum("nj,kjn->kn", x, np.linalg.solve(hess, np.broadcast_to(x.T, (len(hess), *x.T.shape))))
+    z_out = z + w * (p - y) * h / np.maximum(1.0 - curvature * h, 1e-6)
+    return (z_out, hess) if batched else (z_out[0], hess[0])
 
 
 def youden_threshold(scores: np.ndarray, liked: np.ndarray) -> float | None:

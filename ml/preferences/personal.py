@@ -204,7 +204,8 @@ class Personal(RatedItems):
         patterns = np.array(list(itertools.product((True, False), repeat=n_groups)))
         # One-hot columns are sparse (each is seen only in the votes on its items), so they get a
         # weaker penalty than the dense columns, whose every vote informs every weight.
-        free = np.where(np.arange(n_groups) == 0, self.lam * self.sparse_factor, self.lam) if self._has_meta else self.lam
+        free = (np.where(np.arange(n_groups) == 0, self.lam * self.sparse_factor, self.lam) if self._has_meta
+                else self.lam)
         per_group = np.where(patterns, free, self.off)
         return np.c_[per_group, np.full(len(patterns), self.intercept_penalty)][:, self._groups]
 
@@ -238,25 +239,20 @@ class Personal(RatedItems):
         n = len(items)
         weight = 1.0 - self.recency * (1.0 - np.arange(1, n + 1) / n)
         x, y = self._rows(items, liked, items), np.asarray(liked, dtype=float)
-        thetas, log_evidence, loo = [], [], []
-        for penalty in self._penalties():
-            theta = fit_logreg(x, y, prior, penalty, max_iter=8, tol=1e-4, weight=weight)
-            z = x @ theta
-            loglik = _log_likelihood(z, y, weight)
-            z_out, hess = leave_one_out_logits(x, y, theta, penalty, weight)
-            d = theta - prior
-            log_evidence.append(loglik - 0.5 * d @ (penalty * d) + 0.5 * np.sum(np.log(penalty))
-                                - 0.5 * np.linalg.slogdet(hess)[1])
-            loo.append(_log_likelihood(z_out, y, weight))
-            thetas.append(theta)
+        penalties = self._penalties()
+        thetas = fit_logreg(x, y, prior, penalties, max_iter=8, tol=1e-4, weight=weight)
+        z_out, hess = leave_one_out_logits(x, y, thetas, penalties, weight)
+        d = thetas - prior
+        log_evidence = (_log_likelihood(thetas @ x.T, y, weight) - 0.5 * np.sum(d * penalties * d, axis=1)
+                        + 0.5 * np.sum(np.log(penalties), axis=1) - 0.5 * np.linalg.slogdet(hess)[1])
+        loo = _log_likelihood(z_out, y, weight)
         # One more candidate: label_prior itself (weight 1 on its logit, nothing else). It has
         # no parameters to fit, and its column is already leave-one-out on the voted items, so
         # its log-likelihood there is both its LOO density and its evidence.
         baseline = np.zeros(x.shape[1])
         baseline[self._label_at] = 1.0
         fixed = _log_likelihood(x @ baseline, y, weight)
-        thetas.append(baseline)
-        return np.array(thetas), {"evidence": np.array(log_evidence + [fixed]), "loo": np.array(loo + [fixed])}
+        return np.vstack([thetas, baseline]), {"evidence": np.r_[log_evidence, fixed], "loo": np.r_[loo, fixed]}
 
     # ------------------------------------------------------------------ answering
 
@@ -344,9 +340,9 @@ def _sq_distances(a: np.ndarray, a_sq: np.ndarray, b: np.ndarray, b_sq: np.ndarr
     return np.maximum(a_sq[:, None] + b_sq[None, :] - 2.0 * a @ b.T, 0.0)
 
 
-def _log_likelihood(z: np.ndarray, y: np.ndarray, weight: np.ndarray) -> float:
-    """Weighted Bernoulli log-likelihood of the votes ``y`` under logits ``z``."""
-    return float(-np.sum(weight * (np.logaddexp(0.0, -z) * y + np.logaddexp(0.0, z) * (1 - y))))
+def _log_likelihood(z: np.ndarray, y: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Weighted Bernoulli log-likelihood of the votes ``y`` under logits ``z`` (one per row of a 2-D ``z``)."""
+    return -np.sum(weight * (np.logaddexp(0.0, -z) * y + np.logaddexp(0.0, z) * (1 - y)), axis=-1)
 
 
 def _average(thetas: np.ndarray, log_scores: np.ndarray) -> np.ndarray:

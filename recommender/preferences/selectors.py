@@ -200,16 +200,16 @@ def next_to_rate(user: AbstractBaseUser, collection: Collection, k: int = 10) ->
 
 def predict_items(user: AbstractBaseUser, item_ids: list[int]) -> list[Prediction]:
     """Predictions for the given items (rated or not), in the order asked."""
-    items = Item.objects.in_bulk(item_ids)
-    missing = [i for i in item_ids if i not in items]
+    collection_of = dict(Item.objects.filter(pk__in=item_ids).values_list("pk", "collection_id"))
+    missing = [i for i in item_ids if i not in collection_of]
     if missing:
         raise NotFound(f"No such item: {', '.join(map(str, missing[:20]))}.")
     by_id: dict[int, Prediction] = {}
-    for collection_id in {items[i].collection_id for i in item_ids}:
+    for collection_id in set(collection_of.values()):
         collection = Collection.objects.get(pk=collection_id)
         fitted = fitted_preferences(collection)
         matrix = fitted.matrix
-        ids = [i for i in item_ids if items[i].collection_id == collection_id]
+        ids = [i for i in item_ids if collection_of[i] == collection_id]
         not_ready = [i for i in ids if i not in matrix.row_of]
         if not_ready:
             raise NotReady(f"Items not embedded yet: {', '.join(map(str, not_ready[:20]))}.")

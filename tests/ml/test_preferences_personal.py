@@ -236,3 +236,21 @@ def test_leave_one_out_logits_match_refitting_without_each_row():
                                         weight=np.delete(weight, i)) for i in range(40)])
     assert np.max(np.abs(approx - exact)) < 0.02
     assert np.max(np.abs(x @ theta - exact)) > 0.05  # the in-sample logits are not leave-one-out
+
+
+def test_a_batch_of_penalties_fits_the_same_models_as_one_call_each():
+    rng = np.random.default_rng(2)
+    x = np.c_[rng.normal(size=(50, 5)), np.ones(50)]
+    y = (x[:, 0] + x[:, 3] + rng.logistic(size=50) > 0).astype(float)
+    weight, prior = rng.uniform(0.5, 1.0, 50), rng.normal(size=6) * 0.3
+    penalties = np.array([np.full(6, 1.0), np.r_[np.full(3, 1e3), np.full(3, 0.5)], np.full(6, 1e3)])
+    thetas = fit_logreg(x, y, prior, penalties, max_iter=8, tol=1e-4, weight=weight)
+    z_out, hess = leave_one_out_logits(x, y, thetas, penalties, weight)
+    assert thetas.shape == (3, 6) and z_out.shape == (3, 50) and hess.shape == (3, 6, 6)
+    for k, penalty in enumerate(penalties):
+        theta = fit_logreg(x, y, prior, penalty, max_iter=8, tol=1e-4, weight=weight)
+        single_z, single_hess = leave_one_out_logits(x, y, theta, penalty, weight)
+        np.testing.assert_allclose(thetas[k], theta, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(z_out[k], single_z, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(hess[k], single_hess, rtol=1e-10, atol=1e-12)
+    assert np.ptp(thetas[:, 0]) > 0.1  # the penalties made different models
