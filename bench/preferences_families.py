@@ -13,12 +13,13 @@ validation hold-out of the TRAIN votes (``choose_served``); the test votes only 
 Prints per predictor: mean per-user AUC with its 95 % bootstrap interval, pooled AUC, accuracy
 where decided, unsure share; then mean per-user AUC per family, and what was served and why.
 
-``--oracle`` adds a reference row that is not a predictor: a per-user logistic regression told
-which of the simulator's OWN inputs the user's family of taste is built from (category and
-drifting: the one-hot label; colour: the colour truth with its squares and products; pattern: the
-pattern truth; mixed: label, colour and PCA-32 of the embedding), learning from the same noisy
-votes. It says how far a model could get on these visitors if its features were the simulator's;
-where it beats ``personal`` (colour, pattern), the gap is what the item descriptors miss of the
+``--oracle`` adds two reference rows that are not predictors: "oracle told", a per-user logistic
+regression told which of the simulator's OWN inputs the user's family of taste is built from
+(category and drifting: the one-hot label; colour: the colour truth with its squares and products;
+pattern: the pattern truth; mixed: label, colour and PCA-32 of the embedding), learning from the
+same noisy votes; "oracle all", the same handed all of those inputs without being told which.
+They say how far a model could get on these visitors if its features were the simulator's;
+where "oracle told" beats ``personal`` (colour, pattern), the gap is what the item descriptors miss of the
 simulator's colour and pattern truths, which they are deliberately not fitted to.
 """
 from __future__ import annotations
@@ -73,9 +74,10 @@ def main() -> None:
                 fam.setdefault(name, {}).setdefault(family_of[user], []).append(auc)
                 fam[name].setdefault("all", []).append(auc)
         if args.oracle:
-            for user, auc in oracle_aucs(cat, sim, seed).items():
-                fam.setdefault("oracle", {}).setdefault(family_of[user], []).append(auc)
-                fam["oracle"].setdefault("all", []).append(auc)
+            for name, told in (("oracle told", True), ("oracle all", False)):
+                for user, auc in oracle_aucs(cat, sim, seed, told).items():
+                    fam.setdefault(name, {}).setdefault(family_of[user], []).append(auc)
+                    fam[name].setdefault("all", []).append(auc)
     print(f"{len(cat.labels)} photos, {args.users} users x {args.votes} votes, 150 test items each, "
           f"seeds {args.seeds}, flip {args.flip}, strength {args.strength}; load average {os.getloadavg()[0]:.2f}")
     print(f"{'predictor':12s}{'user AUC [95% CI]':>24s}{'pooled AUC':>12s}{'acc decided':>13s}{'unsure':>9s}"
@@ -86,9 +88,9 @@ def main() -> None:
         print(f"{name:12s}{np.mean(fam[name]['all']):>10.3f} [{lo:.3f}, {hi:.3f}]{m['auc']:>12.3f}"
               f"{m['accuracy_decided']:>13.3f}{m['unsure_share']:>9.3f}{m['validation_user_auc']:>9.3f}"
               f"{m['fit_seconds']:>8.2f}")
-    if args.oracle:
-        lo, hi = bootstrap_interval(fam["oracle"]["all"])
-        print(f"{'oracle':12s}{np.mean(fam['oracle']['all']):>10.3f} [{lo:.3f}, {hi:.3f}]"
+    for name in ("oracle told", "oracle all") if args.oracle else ():
+        lo, hi = bootstrap_interval(fam[name]["all"])
+        print(f"{name:12s}{np.mean(fam[name]['all']):>10.3f} [{lo:.3f}, {hi:.3f}]"
               "   (the simulator's own inputs: a reference, not a predictor)")
     print("\nmean per-user AUC per family (test votes)")
     print(f"{'predictor':12s}" + "".join(f"{f:>11s}" for f in FAMILIES))
@@ -98,9 +100,10 @@ def main() -> None:
     print("\n".join(served_lines))
 
 
-def oracle_aucs(cat, sim, seed: int) -> dict[int, float]:
+def oracle_aucs(cat, sim, seed: int, told: bool = True) -> dict[int, float]:
     """Per-user AUC of a logistic regression (C=1, standardised inputs) fitted on that user's train
-    votes over the inputs the simulator builds that user's family of taste from: see ``--oracle``."""
+    votes over the simulator's own inputs: with ``told``, only those the user's family of taste is
+    built from, else all of them (see ``--oracle``)."""
     from sklearn.decomposition import PCA
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
@@ -111,12 +114,13 @@ def oracle_aucs(cat, sim, seed: int) -> dict[int, float]:
     pca = PCA(n_components=32, random_state=seed).fit_transform(cat.features)
     inputs = {"category": label, "drifting": label, "colour": np.c_[colour, quadratic], "pattern": cat.pattern[:, None],
               "mixed": np.c_[label, colour, quadratic, pca]}
+    every = np.c_[label, colour, quadratic, cat.pattern, pca]
     out = {}
     train = sim.train.by_user()
     for user, (items, liked) in sim.test.by_user().items():
         v_items, v_liked = train[user]
         if 0 < liked.sum() < len(liked) and 0 < v_liked.sum() < len(v_liked):
-            x = inputs[sim.family[user]]
+            x = inputs[sim.family[user]] if told else every
             x = (x - x.mean(axis=0)) / np.maximum(x.std(axis=0), 1e-9)
             model = LogisticRegression(C=1.0, max_iter=1000).fit(x[v_items], v_liked)
             out[user] = float(roc_auc_score(liked, model.decision_function(x[items])))
