@@ -75,9 +75,9 @@ class ItemImageAdmin(admin.ModelAdmin):
     search_fields = ["item__title", "sha256"]
     list_select_related = ["item", "collection"]
     readonly_fields = ["side_by_side", "sha256", "width", "height", "status", "status_changed", "error",
-                       "attempts", "foreground_share", "created"]
+                       "attempts", "foreground_share", "cutter", "created"]
     fields = ["side_by_side", "item", "suspect", "status", "error", "status_changed", "attempts",
-              "foreground_share", "width", "height", "sha256", "position", "created"]
+              "foreground_share", "cutter", "width", "height", "sha256", "position", "created"]
     raw_id_fields = ["item"]
     actions = ["reprocess"]
 

@@ -81,13 +81,27 @@ def image_fail(image_id: int, reason: str) -> None:
 
 
 def image_mark_ready(image_id: int, *, mask: str, cutout: str, foreground_share: float | None,
-                     suspect: bool, refined: bool = True) -> None:
+                     suspect: bool, refined: bool = True, cutter: str = "") -> None:
     """Record a processed image (call inside the transaction that stores its vector); ``refined``
-    is False after the first of two passes (embedded uncut, the cut-out still to come)."""
+    is False after the first of two passes (embedded uncut, the cut-out still to come); ``cutter``
+    names the background model that made the mask."""
     ItemImage.objects.filter(pk=image_id).update(
         status=ItemImage.Status.READY, error="", status_changed=timezone.now(), claimed_by="",
         mask=mask, cutout=cutout, foreground_share=foreground_share, suspect=suspect, refined=refined,
+        cutter=cutter,
     )
+
+
+def images_mark_recut(cutter: str, limit: int) -> list[int]:
+    """Send up to ``limit`` refined images whose mask another background model made (not ``cutter``)
+    back to pass 2, oldest first; returns their ids (the caller queues them). They stay ready and
+    searchable on their current vector until the new cut-out replaces it; images of collections
+    that keep backgrounds have no mask and are left alone."""
+    ids = list(ItemImage.objects.filter(status=ItemImage.Status.READY, refined=True, claimed_by="",
+                                        collection__remove_background=True)
+               .exclude(cutter=cutter).order_by("id").values_list("pk", flat=True)[:limit])
+    ItemImage.objects.filter(pk__in=ids, refined=True).update(refined=False, error="")
+    return ids
 
 
 def image_claim_refine(image_id: int, token: str = "") -> ItemImage | None:

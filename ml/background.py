@@ -140,6 +140,13 @@ def resolution_free_model(source: Path, *, build: bool = True) -> Path:
     return _written_once(target, lambda partial: _rewrite(source, partial), build)
 
 
+def cutter_id(model: str, size: int, precision: str) -> str:
+    """The identity of the masks ``remove_background(model, size, precision)`` makes, stored with each
+    cut-out: when it changes (another model, size or precision, or a new quantisation), stored
+    cut-outs were made by another cutter and are cut again (the pipeline's sweep does it)."""
+    return f"{model}@{size}/{precision}" + (f"-q{QUANTIZE_VERSION}" if precision == "int8" else "")
+
+
 def quantized_model(source: Path, *, build: bool = True) -> Path:
     """An int8 copy of ``resolution_free_model(source)``, written once into the model cache, keyed by
     the source's hash: static QDQ quantisation (per-channel 7-bit weights, uint8 activations whose

@@ -38,6 +38,7 @@ from .steps import (
     Prepared,
     collection_shares,
     crop_for,
+    current_cutter,
     cutout_files_save,
     decode,
     mask_of,
@@ -171,6 +172,7 @@ def _embed_and_store(batch: list[tuple[ItemImage, EmbeddingModel, Image.Image, P
                  for (image, _), vector in zip(members, vectors)]
     for image, _, decoded, prepared in batch:
         cutout_files_save(image, decoded, prepared)
+    cutter = current_cutter()
     outcomes: dict[int, str] = {}
     with transaction.atomic():
         # Deleting an image locks its row first, so this lock sees a delete that came meanwhile:
@@ -185,7 +187,8 @@ def _embed_and_store(batch: list[tuple[ItemImage, EmbeddingModel, Image.Image, P
                 continue
             image_mark_ready(image.pk, mask=image.mask.name, cutout=image.cutout.name,
                              foreground_share=prepared.share, suspect=prepared.suspect,
-                             refined=prepared.mask is not None or not image.collection.remove_background)
+                             refined=prepared.mask is not None or not image.collection.remove_background,
+                             cutter=cutter if prepared.mask is not None else "")
             outcomes[image.pk] = "refined" if refine else "ready"
     return outcomes
 

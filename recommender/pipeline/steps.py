@@ -59,6 +59,14 @@ def mask_of(rgb: Image.Image, threads: int = 0) -> tuple[np.ndarray, float]:
     return mask, foreground_share(mask)
 
 
+def current_cutter() -> str:
+    """``ml.background.cutter_id`` of the background settings in force."""
+    from ml.background import cutter_id
+
+    return cutter_id(settings.STYLESITE_BACKGROUND_MODEL, settings.STYLESITE_BACKGROUND_SIZE,
+                     settings.STYLESITE_BACKGROUND_PRECISION)
+
+
 def collection_shares(collection_id: int, exclude_id: int | None = None) -> list[float]:
     """The subject shares of the collection's other cut-outs, against which a new mask is checked."""
     return list(

@@ -14,16 +14,21 @@ from catalog.lifecycle import (
     image_fail,
     image_release,
     images_claim_more,
+    images_mark_recut,
     images_requeue_stuck,
 )
 from catalog.models import ItemImage
 
 from . import services
+from .steps import current_cutter
 
 log = logging.getLogger(__name__)
 TRANSIENT = (OperationalError, InterfaceError, BrokerError, RedisError)
 # The sweep re-queues at most this many images per run; the next run takes the rest.
 SWEEP_BATCH = 10_000
+# Cut-outs of an older background model sent back to pass 2 per sweep (every 5 minutes): a few
+# minutes of pass-2 work on two cores, so new uploads are never queued behind a whole catalogue.
+RECUT_BATCH = 100
 
 
 @shared_task(bind=True, max_retries=5, acks_late=True)
@@ -103,12 +108,15 @@ def sweep_stuck_images_task() -> int:
     """Re-queue images stuck in pending/processing longer than the bound (e.g. a killed worker).
 
     Pending images may simply be waiting their turn in a long queue; then only the ones a worker
-    took and never finished are reclaimed.
+    took and never finished are reclaimed. When pass 2 has nothing queued, it gets the unrefined
+    images, or else a batch of cut-outs another background model made (a model, size, precision or
+    quantisation change), which are cut again so stored vectors and photo searches share one cutter.
     """
     ids = images_requeue_stuck(processing_only=_queue_length() > 0, limit=SWEEP_BATCH)
     for image_id in ids:
         process_image_task.delay(image_id)
     if not _queue_length(settings.STYLESITE_REFINE_QUEUE):
-        refine_enqueue(list(ItemImage.objects.filter(status=ItemImage.Status.READY, refined=False, error="")
-                            .values_list("pk", flat=True)[:SWEEP_BATCH]))
+        unrefined = list(ItemImage.objects.filter(status=ItemImage.Status.READY, refined=False, error="")
+                         .values_list("pk", flat=True)[:SWEEP_BATCH])
+        refine_enqueue(unrefined or images_mark_recut(current_cutter(), RECUT_BATCH))
     return len(ids)

@@ -137,6 +137,39 @@ def test_two_passes_embed_uncut_at_once_then_replace_the_vector_with_the_cut_out
 
 
 @pytest.mark.django_db
+def test_a_cut_out_another_background_model_made_is_cut_again_and_stays_searchable_meanwhile(
+        make_item, cut_collection, refine_queue, settings):
+    import redis
+
+    from recommender.pipeline.steps import current_cutter
+    from recommender.pipeline.tasks import refine_image_task, sweep_stuck_images_task
+
+    image = photo_item(make_item, cut_collection).images.get()
+    kept = make_item().images.get()  # a collection that keeps backgrounds: no mask, never cut again
+    process_image_task.apply(args=[image.pk]).get()
+    process_image_task.apply(args=[kept.pk]).get()
+    refine_image_task.apply(args=[image.pk], task_id="pass-2-A").get()
+    image.refresh_from_db()
+    kept.refresh_from_db()
+    assert (image.refined, image.cutter) == (True, current_cutter()) and "isnet" in image.cutter
+    assert (kept.refined, kept.cutter) == (True, "")
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(settings.STYLESITE_REFINE_QUEUE)
+
+    sweep_stuck_images_task.apply().get()
+    assert refine_queue() == 0  # made by today's cutter: nothing to do
+
+    ItemImage.objects.filter(pk=image.pk).update(cutter="isnet-general-use@1024/int8-q1")  # the 8-bit copy's
+    sweep_stuck_images_task.apply().get()
+    image.refresh_from_db()
+    kept.refresh_from_db()
+    assert refine_queue() == 1 and not image.refined and kept.refined
+    assert Embedding.objects.filter(image=image).count() == 1  # still searchable until the new cut-out lands
+    assert refine_image_task.apply(args=[image.pk], task_id="pass-2-B").get() == "refined"
+    image.refresh_from_db()
+    assert (image.refined, image.cutter, image.claimed_by) == (True, current_cutter(), "")
+
+
+@pytest.mark.django_db
 def test_a_collection_that_keeps_backgrounds_has_one_pass(make_item, refine_queue):
     image = make_item().images.get()
     assert process_image_task.apply(args=[image.pk]).get() == "ready"
