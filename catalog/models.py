@@ -157,7 +157,7 @@ class ItemImage(models.Model):
     cutout = models.ImageField(upload_to="cutouts/%Y/%m/", blank=True)
     foreground_share = models.FloatField(null=True, blank=True)
     cutter = models.CharField(max_length=100, blank=True,
-                              help_text="The background model that made the mask ('' when there is none).")
+                              help_text="The background model that made the mask; empty when the image has none.")
     suspect = models.BooleanField(default=False, help_text="Cut-out looks wrong; embedded from the uncut image.")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING, db_index=True)
     status_changed = models.DateTimeField(auto_now_add=True)

@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='itemimage',
             name='cutter',
-            field=models.CharField(blank=True, help_text="The background model that made the mask ('' when there is none).", max_length=100),
+            field=models.CharField(blank=True, help_text="The background model that made the mask; empty when the image has none.", max_length=100),
         ),
     ]
