@@ -100,7 +100,7 @@ def images_mark_recut(cutter: str, limit: int) -> list[int]:
     ids = list(ItemImage.objects.filter(status=ItemImage.Status.READY, refined=True, claimed_by="",
                                         collection__remove_background=True)
                .exclude(cutter=cutter).order_by("id").values_list("pk", flat=True)[:limit])
-    ItemImage.objects.filter(pk__in=ids, refined=True).update(refined=False, error="")
+    ItemImage.objects.filter(pk__in=ids, refined=True).update(refined=False)
     return ids
 
 

@@ -142,9 +142,12 @@ def resolution_free_model(source: Path, *, build: bool = True) -> Path:
 
 def cutter_id(model: str, size: int, precision: str) -> str:
     """The identity of the masks ``remove_background(model, size, precision)`` makes, stored with each
-    cut-out: when it changes (another model, size or precision, or a new quantisation), stored
-    cut-outs were made by another cutter and are cut again (the pipeline's sweep does it)."""
-    return f"{model}@{size}/{precision}" + (f"-q{QUANTIZE_VERSION}" if precision == "int8" else "")
+    cut-out: when it changes (another model, size or precision, or a new version of the rewritten or
+    quantised graph ``get_session`` would load), stored cut-outs were made by another cutter and are
+    cut again (the pipeline's sweep does it)."""
+    rewritten = precision == "int8" or size != NATIVE_SIZE  # the graphs ``get_session`` derives
+    return (f"{model}@{size}/{precision}" + (f"-r{REWRITE_VERSION}" if rewritten else "")
+            + (f"-q{QUANTIZE_VERSION}" if precision == "int8" else ""))
 
 
 def quantized_model(source: Path, *, build: bool = True) -> Path:

@@ -104,7 +104,7 @@ def leave_one_out_logits(x: np.ndarray, y: np.ndarray, theta: np.ndarray, penalt
     p = sigmoid(z)
     curvature = w * p * (1 - p)
     hess = _hessians(x, curvature, penalties)
-    h = np.einsum("nj,kjn->kn", x, np.linalg.solve(hess, np.broadcast_to(x.T, (len(hess), *x.T.shape))))
+    h = np.einsum("nj,kjn->kn", x, np.linalg.solve(hess, x.T))
     z_out = z + w * (p - y) * h / np.maximum(1.0 - curvature * h, 1e-6)
     return (z_out, hess) if batched else (z_out[0], hess[0])
 

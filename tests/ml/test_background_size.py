@@ -122,3 +122,17 @@ def test_without_build_a_derived_model_not_yet_written_is_refused_and_nothing_is
         with pytest.raises(BackgroundModelMissing, match="not written yet"):
             get_session(MODEL, 448, precision=precision, build=False)
     assert not list(tmp_path.glob("*.onnx"))
+
+
+def test_the_cutter_id_changes_with_every_graph_that_makes_the_masks(monkeypatch):
+    import ml.background as background
+
+    before = {(size, precision): background.cutter_id(MODEL, size, precision)
+              for size in (512, NATIVE_SIZE) for precision in ("fp32", "int8")}
+    assert len(set(before.values())) == 4
+    monkeypatch.setattr(background, "QUANTIZE_VERSION", background.QUANTIZE_VERSION + 1)
+    now = {key: background.cutter_id(MODEL, *key) for key in before}
+    assert [key for key in before if now[key] != before[key]] == [(512, "int8"), (NATIVE_SIZE, "int8")]
+    monkeypatch.setattr(background, "REWRITE_VERSION", background.REWRITE_VERSION + 1)
+    later = {key: background.cutter_id(MODEL, *key) for key in before}
+    assert [key for key in before if later[key] != now[key]] == [(512, "fp32"), (512, "int8"), (NATIVE_SIZE, "int8")]

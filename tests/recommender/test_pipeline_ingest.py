@@ -158,7 +158,7 @@ def test_a_cut_out_another_background_model_made_is_cut_again_and_stays_searchab
     sweep_stuck_images_task.apply().get()
     assert refine_queue() == 0  # made by today's cutter: nothing to do
 
-    ItemImage.objects.filter(pk=image.pk).update(cutter="isnet-general-use@1024/int8-q1")  # the 8-bit copy's
+    ItemImage.objects.filter(pk=image.pk).update(cutter="isnet-general-use@1024/int8-r1-q1")  # the 8-bit copy's
     sweep_stuck_images_task.apply().get()
     image.refresh_from_db()
     kept.refresh_from_db()
